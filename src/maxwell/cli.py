@@ -1,0 +1,102 @@
+"""The `maxwell` command.
+
+Each package registers its own subcommands (`register(commands)` in its
+`_cli.py`), so this module only builds the parser, sets up logging and turns
+errors into exit codes: 0 success, 1 failure, 2 bad input (config or usage).
+Handlers import their heavy dependencies lazily so `maxwell --help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+# The packages that contribute subcommands, in the order they appear in --help.
+COMMAND_MODULES = (
+    "maxwell._cli_run",  # run, demo, config
+    "maxwell.physics._cli",  # sensors, doctor
+    "maxwell.control._cli",  # calibrate, bench control
+    "maxwell.market._cli",  # bench auction, experiment poa
+    "maxwell.membrane._cli",  # cleanup, bench membrane
+    "maxwell.memtrace._cli",  # bench memtrace
+    "maxwell.report._cli",  # report, export, baseline
+    "maxwell.dashboard._cli",  # dashboard
+)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+@dataclass
+class Commands:
+    """The subparser groups a package may add to: top level, `bench …`, `experiment …`."""
+
+    top: argparse._SubParsersAction[argparse.ArgumentParser]
+    bench: argparse._SubParsersAction[argparse.ArgumentParser]
+    experiment: argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def add_root_args(parser: argparse.ArgumentParser) -> None:
+    """Filesystem roots for the hardware readers (fake trees in tests, real / by default)."""
+    g = parser.add_argument_group("filesystem roots (default: env MAXWELL_*_ROOT, else /sys, /dev, /proc)")
+    g.add_argument("--sysfs-root", metavar="DIR", default=None)
+    g.add_argument("--dev-root", metavar="DIR", default=None)
+    g.add_argument("--procfs-root", metavar="DIR", default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from maxwell import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="maxwell",
+        description="A resource economy for agents: heat prices CPU, parasites starve.",
+    )
+    parser.add_argument("--version", action="version", version=f"maxwell {__version__}")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench_p = top.add_parser("bench", help="benchmarks (print medians; --json for machines)")
+    bench = bench_p.add_subparsers(dest="bench", metavar="TARGET")
+    bench_p.set_defaults(func=_needs_sub(bench_p))
+    exp_p = top.add_parser("experiment", help="experiments on the market and economy")
+    experiment = exp_p.add_subparsers(dest="experiment", metavar="NAME")
+    exp_p.set_defaults(func=_needs_sub(exp_p))
+    commands = Commands(top=top, bench=bench, experiment=experiment)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands)
+    return parser
+
+
+def _needs_sub(p: argparse.ArgumentParser) -> Handler:
+    def handler(_: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Handler | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return func(args)
+    except UsageError as err:
+        print(f"maxwell: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("maxwell: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""membrane package (being built)."""

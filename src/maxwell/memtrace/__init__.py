@@ -1,0 +1,1 @@
+"""memtrace package (being built)."""

@@ -1,0 +1,9 @@
+"""Subcommands of maxwell.physics (registered by maxwell.cli)."""
+
+from __future__ import annotations
+
+from maxwell.cli import Commands
+
+
+def register(commands: Commands) -> None:
+    """Add this package's subcommands to the parser."""
