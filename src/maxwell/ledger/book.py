@@ -1,0 +1,208 @@
+"""The double-entry ledger: accounts in integer micro-credits, every movement a transfer.
+
+One credit is 1 000 000 micro-credits (µcr); balances are int64 so sums are exact and
+the total of all accounts is checked for equality, not closeness. A transfer moves a
+non-negative amount from one account to another with a reason and a tick. No account
+goes below zero: a charge larger than the balance takes what is there and reports the
+rest as unpaid, and the caller decides what that means (bankruptcy for an agent, a
+short bounty for the pool).
+
+Pure bookkeeping over numpy arrays: no I/O, no clock, no randomness. A `Ledger`
+object is mutable for speed inside one step; `copy()` gives the step its own copy so
+the caller's state is never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+UCR_PER_CREDIT = 1_000_000
+REASONS = ("rent", "landauer_tax", "bounty", "fine", "grant")
+# Keep every amount well inside int64 so sums over many accounts cannot overflow.
+MAX_AMOUNT_UCR = 2**62
+
+
+class ConservationError(RuntimeError):
+    """The total of all accounts changed: a bug, never a state to continue from."""
+
+
+class Transfer(NamedTuple):
+    """One movement of `amount_ucr` micro-credits from `src` to `dst` at `tick`."""
+
+    tick: int
+    src: str
+    dst: str
+    amount_ucr: int
+    reason: str
+
+    @property
+    def amount(self) -> float:
+        """The amount in credits."""
+        return self.amount_ucr / UCR_PER_CREDIT
+
+
+def to_ucr(credits: float | npt.ArrayLike) -> IntArray:
+    """Credits → micro-credits, rounded to the nearest (half to even), as int64."""
+    x = np.asarray(credits, dtype=np.float64) * UCR_PER_CREDIT
+    if not np.all(np.isfinite(x)) or np.any(np.abs(x) > MAX_AMOUNT_UCR):
+        raise ValueError("amount is not finite or too large for the ledger (|x| > 2^62 µcr)")
+    return np.rint(x).astype(np.int64)
+
+
+def to_credits(ucr: int | npt.ArrayLike) -> FloatArray:
+    """Micro-credits → credits (float64)."""
+    return np.asarray(ucr, dtype=np.float64) / UCR_PER_CREDIT
+
+
+class Ledger:
+    """Named accounts with int64 micro-credit balances and a journal of transfers."""
+
+    def __init__(self, accounts: Sequence[str], balances_ucr: npt.ArrayLike | None = None) -> None:
+        names = tuple(accounts)
+        if len(set(names)) != len(names):
+            raise ValueError("account names must be unique")
+        if balances_ucr is None:
+            bal = np.zeros(len(names), dtype=np.int64)
+        else:
+            bal = np.array(balances_ucr, dtype=np.int64)
+        if bal.shape != (len(names),):
+            raise ValueError(f"balances_ucr has shape {bal.shape}, expected ({len(names)},)")
+        if np.any(bal < 0):
+            raise ValueError("balances must be >= 0")
+        self.accounts = names
+        self._index = {name: i for i, name in enumerate(names)}
+        self._bal = bal
+        self.total_ucr = int(bal.sum())
+        self.journal: list[Transfer] = []
+
+    def copy(self) -> Ledger:
+        """An independent ledger with the same balances and an empty journal."""
+        return Ledger(self.accounts, self._bal.copy())
+
+    def index(self, name: str) -> int:
+        """Position of an account by name."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(f"no account named {name!r}") from None
+
+    @property
+    def balances_ucr(self) -> IntArray:
+        """A copy of all balances, in account order."""
+        return self._bal.copy()
+
+    def balance_ucr(self, account: int) -> int:
+        """One account's balance."""
+        return int(self._bal[account])
+
+    def check(self) -> None:
+        """Raise ConservationError if the total moved or any balance is negative."""
+        total = int(self._bal.sum())
+        if total != self.total_ucr:
+            raise ConservationError(
+                f"ledger total changed: {total} µcr, expected {self.total_ucr} µcr"
+            )
+        if np.any(self._bal < 0):
+            raise ConservationError("an account went below zero")
+
+    @staticmethod
+    def _check_reason(reason: str) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown transfer reason {reason!r}; expected one of {REASONS}")
+
+    def charge(
+        self, src: int, dst: int, amount_ucr: int, reason: str, tick: int
+    ) -> tuple[int, int]:
+        """Move up to `amount_ucr` from src to dst; returns (paid, unpaid)."""
+        srcs = np.array([src], dtype=np.int64)
+        amounts = np.array([amount_ucr], dtype=np.int64)
+        paid, unpaid = self.charge_many(srcs, dst, amounts, reason, tick)
+        return int(paid[0]), int(unpaid[0])
+
+    def charge_many(
+        self, srcs: npt.ArrayLike, dst: int, amounts_ucr: npt.ArrayLike, reason: str, tick: int
+    ) -> tuple[IntArray, IntArray]:
+        """Charge each of the distinct accounts `srcs` its amount, paid into `dst`.
+
+        Each pays min(amount, balance). Returns (paid, unpaid) aligned with `srcs`.
+        """
+        self._check_reason(reason)
+        s = np.asarray(srcs, dtype=np.int64)
+        a = np.asarray(amounts_ucr, dtype=np.int64)
+        if s.shape != a.shape or s.ndim != 1:
+            raise ValueError("srcs and amounts_ucr must be 1-d arrays of equal length")
+        if np.any(a < 0) or np.any(a > MAX_AMOUNT_UCR):
+            raise ValueError("amounts must be in [0, 2^62] µcr")
+        if np.unique(s).size != s.size:
+            raise ValueError("charge_many needs distinct source accounts")
+        if np.any(s == dst):
+            raise ValueError("an account cannot pay itself")
+        paid = np.minimum(a, self._bal[s])
+        self._bal[s] -= paid
+        self._bal[dst] += int(paid.sum())
+        dst_name = self.accounts[dst]
+        for i in np.flatnonzero(paid > 0):
+            self.journal.append(
+                Transfer(tick, self.accounts[int(s[i])], dst_name, int(paid[i]), reason)
+            )
+        return paid, a - paid
+
+    def pay_many(
+        self, src: int, dsts: npt.ArrayLike, amounts_ucr: npt.ArrayLike, reason: str, tick: int
+    ) -> tuple[IntArray, IntArray]:
+        """Pay each of the distinct accounts `dsts` its amount out of `src`.
+
+        If `src` holds less than the total, every payee gets the same fraction
+        (rounded down to a micro-credit; the remainder stays in `src`), so no account
+        is preferred by its position. Returns (paid, unpaid) aligned with `dsts`.
+        """
+        self._check_reason(reason)
+        d = np.asarray(dsts, dtype=np.int64)
+        a = np.asarray(amounts_ucr, dtype=np.int64)
+        if d.shape != a.shape or d.ndim != 1:
+            raise ValueError("dsts and amounts_ucr must be 1-d arrays of equal length")
+        if np.any(a < 0) or np.any(a > MAX_AMOUNT_UCR):
+            raise ValueError("amounts must be in [0, 2^62] µcr")
+        if np.unique(d).size != d.size:
+            raise ValueError("pay_many needs distinct destination accounts")
+        if np.any(d == src):
+            raise ValueError("an account cannot pay itself")
+        total = int(a.sum())
+        available = int(self._bal[src])
+        if total <= available:
+            paid = a.copy()
+        else:
+            # Exact integer pro rata: floor(a_i · available / total) ≤ a_i, Σ ≤ available.
+            paid = np.array(
+                [(int(x) * available) // total for x in a], dtype=np.int64
+            )
+        self._bal[src] -= int(paid.sum())
+        np.add.at(self._bal, d, paid)
+        src_name = self.accounts[src]
+        for i in np.flatnonzero(paid > 0):
+            self.journal.append(
+                Transfer(tick, src_name, self.accounts[int(d[i])], int(paid[i]), reason)
+            )
+        return paid, a - paid
+
+    def transfer(self, src: int, dst: int, amount_ucr: int, reason: str, tick: int) -> Transfer:
+        """Move exactly `amount_ucr`; raises ValueError if src holds less (nothing moves)."""
+        if amount_ucr > self._bal[src]:
+            raise ValueError(
+                f"{self.accounts[src]} holds {int(self._bal[src])} µcr, cannot pay {amount_ucr}"
+            )
+        self.charge(src, dst, amount_ucr, reason, tick)
+        return Transfer(tick, self.accounts[src], self.accounts[dst], int(amount_ucr), reason)
+
+    def drain(self) -> tuple[Transfer, ...]:
+        """The journal so far, emptied."""
+        out = tuple(self.journal)
+        self.journal.clear()
+        return out

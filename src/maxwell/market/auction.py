@@ -1,0 +1,260 @@
+"""The CPU auction: generalized second price (GSP) with a reserve, and the VCG reference.
+
+K slots per interval carry weights α₁ ≥ … ≥ α_K (the share of a core a slot is worth).
+Agent i bids ``b_i`` credits per core-second for up to ``q_i`` slot-units. Units are
+ranked by bid (an agent's units are adjacent: ties between agents are broken by a draw
+from the generator passed in, and the draw is kept in the result); units bidding at
+least the reserve r take slots 1…K in rank order, and the unit in slot k pays
+``max(b_(k+1), r) · α_k · Δt`` where ``b_(k+1)`` is the bid of the unit ranked next —
+which may be the same agent's next unit, so an agent that asks for more units than its
+rivals can fill pays its own bid on all but its last unit (Edelman, Ostrovsky & Schwarz,
+AER 2007, for the one-unit case). VCG on the same ranking gives the welfare-optimal
+allocation and its payments; a reserve price is treated as a seller who values every
+slot at r.
+
+Pure and vectorized: numpy in, numpy out; no I/O, no clock; randomness only from the
+``np.random.Generator`` passed in. Clearing touches only the agents that can reach the
+first K+1 ranks (a partition, not a full sort), so a million bid-units clear in
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The outcome of one auction (arrays per agent are indexed like the bids).
+
+    reserve: the reserve price r (credits per core-second); dt_s: the interval paid for.
+    order: agents whose units fill the first K+1 ranks, best first (ties already broken).
+    tie_keys: the uniform draws that broke ties, aligned with ``order`` (lower wins).
+    slot_agent: (K,) the agent holding slot k, or -1 if the slot stays empty.
+    slot_price: (K,) price per core-second paid for slot k (0 for an empty slot).
+    slot_weights: (K,) the weights α.
+    slots: slot-units won per agent; cores: Σ α of the slots won per agent.
+    payment: credits per agent for the interval (Σ price_k · α_k · dt_s).
+    """
+
+    reserve: float
+    dt_s: float
+    order: IntArray
+    tie_keys: FloatArray
+    slot_agent: IntArray
+    slot_price: FloatArray
+    slot_weights: FloatArray
+    slots: IntArray
+    cores: FloatArray
+    payment: FloatArray
+
+    @property
+    def revenue(self) -> float:
+        """Total credits paid by all agents."""
+        return float(self.payment.sum())
+
+
+def _check_inputs(
+    bid_price: npt.ArrayLike,
+    bid_slots: npt.ArrayLike,
+    reserve: float,
+    slot_weights: npt.ArrayLike,
+    dt_s: float,
+) -> tuple[FloatArray, IntArray, FloatArray]:
+    b = np.asarray(bid_price, dtype=np.float64)
+    q_raw = np.asarray(bid_slots)
+    alpha = np.asarray(slot_weights, dtype=np.float64)
+    if b.ndim != 1 or q_raw.shape != b.shape:
+        raise ValueError(
+            f"bid_price {b.shape} and bid_slots {q_raw.shape} must be equal 1-d shapes"
+        )
+    if q_raw.size and not np.issubdtype(q_raw.dtype, np.integer):
+        raise ValueError("bid_slots must be integers (slot-units)")
+    q = q_raw.astype(np.int64, copy=False)
+    if alpha.ndim != 1 or alpha.size == 0:
+        raise ValueError("slot_weights must be a non-empty 1-d array (one weight per slot)")
+    if not np.all(np.isfinite(alpha)) or np.any(alpha <= 0) or np.any(np.diff(alpha) > 0):
+        raise ValueError("slot_weights must be positive, finite and non-increasing")
+    if b.size and (not np.all(np.isfinite(b)) or np.any(b < 0)):
+        raise ValueError("bid_price must be finite and >= 0")
+    if q.size and np.any(q < 0):
+        raise ValueError("bid_slots must be >= 0")
+    if not (math.isfinite(reserve) and reserve >= 0):
+        raise ValueError(f"reserve must be finite and >= 0, got {reserve!r}")
+    if not (math.isfinite(dt_s) and dt_s > 0):
+        raise ValueError(f"dt_s must be finite and > 0, got {dt_s!r}")
+    return b, q, alpha
+
+
+def _rank(
+    b: FloatArray, q: IntArray, reserve: float, units_needed: int, rng: np.random.Generator
+) -> tuple[IntArray, FloatArray]:
+    """Agents (bid ≥ reserve, q > 0) that can reach the first `units_needed` ranks, in order.
+
+    Every eligible agent holds at least one unit, so no agent outside the top
+    `units_needed` bids (counting ties at the boundary) can rank that high.
+    """
+    eligible = np.flatnonzero((q > 0) & (b >= reserve))
+    if eligible.size > units_needed:
+        eb = b[eligible]
+        kth = eb.size - units_needed
+        threshold = np.partition(eb, kth)[kth]
+        eligible = eligible[eb >= threshold]
+    keys = rng.random(eligible.size)
+    # lexsort: last key is primary → by bid descending, then by the draw.
+    idx = np.lexsort((keys, -b[eligible]))
+    return eligible[idx].astype(np.int64, copy=False), keys[idx]
+
+
+def _units(order: IntArray, q: IntArray, cap: int) -> IntArray:
+    """The owner of each ranked unit, for the first `cap` units."""
+    if order.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    q_o = q[order]
+    before = np.cumsum(q_o) - q_o
+    take = np.clip(cap - before, 0, q_o)
+    return np.repeat(order, take)
+
+
+def gsp(
+    bid_price: npt.ArrayLike,
+    bid_slots: npt.ArrayLike,
+    reserve: float,
+    slot_weights: npt.ArrayLike,
+    rng: np.random.Generator,
+    dt_s: float = 1.0,
+) -> Allocation:
+    """Clear one GSP auction with reserve `reserve` (credits per core-second).
+
+    `bid_price[i]` is agent i's bid per core-second, `bid_slots[i]` the slot-units it
+    wants (0 = not bidding). `slot_weights` are α₁ ≥ … ≥ α_K. Agents bidding below the
+    reserve get nothing. Payments are for an interval of `dt_s` seconds.
+    """
+    b, q, alpha = _check_inputs(bid_price, bid_slots, reserve, slot_weights, dt_s)
+    n, k_slots = b.size, alpha.size
+    order, keys = _rank(b, q, reserve, k_slots + 1, rng)
+    owners = _units(order, q, k_slots + 1)
+    n_win = min(owners.size, k_slots)
+
+    unit_bid = b[owners]
+    next_bid = np.full(n_win, reserve)
+    m = min(n_win, owners.size - 1)
+    next_bid[:m] = unit_bid[1 : m + 1]
+    price_won = np.maximum(next_bid, reserve)
+
+    slot_agent = np.full(k_slots, -1, dtype=np.int64)
+    slot_agent[:n_win] = owners[:n_win]
+    slot_price = np.zeros(k_slots)
+    slot_price[:n_win] = price_won
+    winners = owners[:n_win]
+    alpha_won = alpha[:n_win]
+    slots = np.bincount(winners, minlength=n).astype(np.int64)
+    cores = np.bincount(winners, weights=alpha_won, minlength=n)
+    payment = np.bincount(winners, weights=price_won * alpha_won * dt_s, minlength=n)
+    return Allocation(
+        reserve=float(reserve),
+        dt_s=float(dt_s),
+        order=order,
+        tie_keys=keys,
+        slot_agent=slot_agent,
+        slot_price=slot_price,
+        slot_weights=alpha,
+        slots=slots,
+        cores=cores.astype(np.float64),
+        payment=payment.astype(np.float64),
+    )
+
+
+def vcg(
+    bid_price: npt.ArrayLike,
+    bid_slots: npt.ArrayLike,
+    reserve: float,
+    slot_weights: npt.ArrayLike,
+    rng: np.random.Generator,
+    dt_s: float = 1.0,
+) -> Allocation:
+    """The VCG outcome on the same bids, read as values per core-second.
+
+    The allocation is the welfare-optimal one (the GSP ranking: with α non-increasing,
+    giving the best slots to the highest values maximizes Σ α_k v_(k)); each winner pays
+    the welfare its presence costs everyone else, the seller's reserve included. For
+    unit demand this is Σ_{j≥k} (α_j − α_{j+1}) · v'_(j+1) for the winner of slot k,
+    with v' the ranked bids padded by r. ``slot_price`` spreads an agent's payment
+    uniformly over its slots (credits per core-second). Costs O(K²): a reference, not
+    a fast path.
+    """
+    b, q, alpha = _check_inputs(bid_price, bid_slots, reserve, slot_weights, dt_s)
+    n, k_slots = b.size, alpha.size
+    # Removing a winner pulls up to K later units into the slots, so rank 2K units.
+    # An agent never needs more than K units represented (K of them cover every slot).
+    q_cap = np.minimum(q, k_slots)
+    order, keys = _rank(b, q_cap, reserve, 2 * k_slots + 1, rng)
+    owners = _units(order, q_cap, 2 * k_slots + 1)
+    values = np.full(2 * k_slots + 1, float(reserve))
+    values[: owners.size] = b[owners]
+    n_win = min(owners.size, k_slots)
+    winners = owners[:n_win]
+    alpha_won = alpha[:n_win]
+
+    payment = np.zeros(n)
+    for agent in np.unique(winners):
+        s = int(np.argmax(owners == agent))  # an agent's units are adjacent
+        qa = int(q_cap[agent])
+        # Others' welfare without the agent: the next units move up by qa ranks.
+        without = float(np.dot(alpha[s:], values[s + qa : k_slots + qa]))
+        # Others' welfare with the agent: the units after its block.
+        with_ = 0.0
+        if s + qa < k_slots:
+            with_ = float(np.dot(alpha[s + qa :], values[s + qa : k_slots]))
+        payment[agent] = (without - with_) * dt_s
+
+    slots = np.bincount(winners, minlength=n).astype(np.int64)
+    cores = np.bincount(winners, weights=alpha_won, minlength=n).astype(np.float64)
+    slot_agent = np.full(k_slots, -1, dtype=np.int64)
+    slot_agent[:n_win] = winners
+    slot_price = np.zeros(k_slots)
+    if n_win:
+        per_core_s = np.divide(payment, cores * dt_s, out=np.zeros(n), where=cores > 0)
+        slot_price[:n_win] = per_core_s[winners]
+    return Allocation(
+        reserve=float(reserve),
+        dt_s=float(dt_s),
+        order=order,
+        tie_keys=keys,
+        slot_agent=slot_agent,
+        slot_price=slot_price,
+        slot_weights=alpha,
+        slots=slots,
+        cores=cores,
+        payment=payment,
+    )
+
+
+def welfare(allocation: Allocation, values: npt.ArrayLike) -> float:
+    """Σ α_k · v(agent in slot k): value per second created by an allocation.
+
+    `values` are the agents' true values per core-second (the bids, if truthful).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    filled = allocation.slot_agent >= 0
+    return float(np.dot(allocation.slot_weights[filled], v[allocation.slot_agent[filled]]))
+
+
+def optimal_welfare(
+    values: npt.ArrayLike, demand: npt.ArrayLike, slot_weights: npt.ArrayLike
+) -> float:
+    """The largest Σ α_k v_(k) any allocation of the slots can reach (no reserve)."""
+    v = np.asarray(values, dtype=np.float64)
+    q = np.asarray(demand, dtype=np.int64)
+    alpha = np.asarray(slot_weights, dtype=np.float64)
+    k_slots = alpha.size
+    idx = np.argsort(-v, kind="stable")
+    units = np.repeat(v[idx], np.minimum(q[idx], k_slots))[:k_slots]
+    return float(np.dot(alpha[: units.size], units))
