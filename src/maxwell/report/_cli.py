@@ -1,9 +1,219 @@
-"""Subcommands of maxwell.report (registered by maxwell.cli)."""
+"""Subcommands of maxwell.report: `report`, `export` and `baseline`.
+
+`report` and `export` read run databases and write files into an output
+directory; `baseline` runs the control experiment (policy cfs, the demo cast)
+through the supervisor, then summarises it. Heavy imports stay in the handlers.
+"""
 
 from __future__ import annotations
 
-from maxwell.cli import Commands
+import argparse
+import dataclasses
+import json
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from maxwell.cli import Commands, UsageError
+
+if TYPE_CHECKING:
+    from maxwell.report import RunSummary
 
 
 def register(commands: Commands) -> None:
     """Add this package's subcommands to the parser."""
+    p = commands.top.add_parser(
+        "report",
+        help="summarise one run or compare several: report.md and PNG plots",
+        description="Write report.md and six PNG plots for one run (a summary) or several "
+        "(a comparison, e.g. the cfs and maxwell runs of a demo).",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directory or run.db")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="output directory (default: RUN/report for one run, else PARENT/report "
+        "where PARENT is the runs' common parent)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_report)
+
+    e = commands.top.add_parser(
+        "export",
+        help="export a run's tables as CSV or Parquet",
+        description="Write every table of a run database (runs, ticks, agent_ticks, events, "
+        "transfers) as one CSV or Parquet file each.",
+    )
+    e.add_argument("run", metavar="RUN", help="run directory or run.db")
+    e.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    e.add_argument("--out", metavar="DIR", default=None, help="default: RUN/export-FORMAT")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=_export)
+
+    b = commands.top.add_parser(
+        "baseline",
+        help="the control experiment: the demo cast under Linux CFS, then efficiency",
+        description="Run the demo cast with policy cfs (Linux schedules; Maxwell only meters, "
+        "1 Hz) and print verified work (primes) per Joule and the share of energy attributed "
+        "to the least productive agent.",
+    )
+    b.add_argument("--duration", type=float, default=300.0, metavar="S", help="seconds (300)")
+    b.add_argument(
+        "--out", metavar="DIR", default=None, help="run directory (default: runs/baseline-STAMP)"
+    )
+    b.add_argument("--config", metavar="FILE", default=None, help="experiment TOML (default: demo)")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=_baseline)
+
+
+def _open_error(err: Exception) -> UsageError:
+    return UsageError(f"{err}; pass a run directory (holding run.db) or a run.db file")
+
+
+def _default_report_dir(runs: list[Path]) -> Path:
+    dirs = [(r if r.is_dir() else r.parent).resolve() for r in runs]
+    if len(dirs) == 1:
+        return dirs[0] / "report"
+    parents = {d.parent for d in dirs}
+    common = parents.pop() if len(parents) == 1 else Path.cwd()
+    return common / "report"
+
+
+def _report(args: argparse.Namespace) -> int:
+    from maxwell.record import SchemaError
+    from maxwell.report import load_runs, write_report
+
+    runs = [Path(r) for r in args.runs]
+    out = Path(args.out) if args.out else _default_report_dir(runs)
+    command = "maxwell report " + " ".join(shlex.quote(str(r)) for r in runs)
+    command += f" --out {shlex.quote(str(out))}"
+    try:
+        path = write_report(runs, out, command=command)
+        summaries = [r.summary for r in load_runs(runs)]
+    except (FileNotFoundError, SchemaError) as err:
+        raise _open_error(err) from err
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "report": str(path),
+                    "plots": sorted(str(p) for p in out.glob("*.png")),
+                    "runs": [_summary_json(s) for s in summaries],
+                }
+            )
+        )
+    else:
+        print(f"report: {path}")
+    return 0
+
+
+def _summary_json(s: RunSummary) -> dict[str, Any]:
+    from maxwell.report import parasite
+
+    p = parasite(s)
+    return {
+        "label": s.label,
+        "policy": s.policy,
+        "db": str(s.db),
+        "duration_s": s.duration_s,
+        "work_units": s.work_units,
+        "energy_j": s.energy_j,
+        "energy_source": s.energy_label,
+        "temp_source": s.temp_label,
+        "work_per_j": s.work_per_j,
+        "peak_temp_c": s.peak_temp_c,
+        "mean_price": s.mean_price,
+        "parasite": None if p is None else dataclasses.asdict(p),
+        "agents": {
+            a.name: {
+                "cpu_s": a.cpu_s,
+                "work_units": a.work_units,
+                "energy_j": a.energy_j,
+                "balance": a.balance,
+                "state": a.state,
+                "death_t_s": a.death_t_s,
+                "bytes_freed": a.bytes_freed,
+                "tax": a.tax,
+            }
+            for a in s.agents
+        },
+    }
+
+
+def _export(args: argparse.Namespace) -> int:
+    from maxwell.record import SchemaError
+    from maxwell.record.export import export_run
+
+    run = Path(args.run)
+    base = run if run.is_dir() else run.parent
+    out = Path(args.out) if args.out else base / f"export-{args.format}"
+    try:
+        files = export_run(run, out, args.format)
+    except (FileNotFoundError, SchemaError) as err:
+        raise _open_error(err) from err
+    if args.json:
+        print(json.dumps({"format": args.format, "files": {t: str(p) for t, p in files.items()}}))
+    else:
+        for table, path in files.items():
+            print(f"{table}: {path}")
+    return 0
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from maxwell import config as config_mod
+    from maxwell._cli_run import run_once  # type: ignore[attr-defined,unused-ignore]
+    from maxwell.report import load_run, parasite, write_report
+
+    if args.duration <= 0:
+        raise UsageError(f"--duration must be positive seconds, got {args.duration}")
+    if args.config:
+        try:
+            cfg = config_mod.load(args.config)
+        except (OSError, ValueError) as err:
+            raise UsageError(f"cannot use --config {args.config}: {err}") from err
+    else:
+        cfg = config_mod.default_config()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out) if args.out else Path("runs") / f"baseline-{stamp}"
+    result: dict[str, Any] = run_once(cfg, policy="cfs", duration_s=args.duration, out_dir=out)
+    db = Path(result.get("db") or out)
+    data = load_run(db)
+    s = data.summary
+    p = parasite(s)
+    report = write_report(
+        [db],
+        (db if db.is_dir() else db.parent) / "report",
+        command=f"maxwell report {shlex.quote(str(db))}",
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "run": result,
+                    "primes_per_j": s.work_per_j,
+                    "parasite": None if p is None else dataclasses.asdict(p),
+                    "report": str(report),
+                },
+                default=str,
+            )
+        )
+        return 0
+    print(
+        f"baseline: policy {s.policy}, {s.duration_s:g} s, {s.tick_count} ticks; "
+        f"run database {s.db}"
+    )
+    print(f"energy {s.energy_label}; temperature {s.temp_label}")
+    wpj = "n/a (no energy recorded)" if s.work_per_j is None else f"{s.work_per_j:.4g}"
+    print(f"efficiency: {s.work_units:,} verified primes / {s.energy_j:.4g} J = {wpj} primes per J")
+    if p is None:
+        print("parasite: no agent was attributed energy")
+    else:
+        print(
+            f"parasite (least verified work per attributed J): {p.agent} — "
+            f"{p.share_of_attributed:.1%} of the energy attributed to agents "
+            f"({p.share_of_total:.1%} of all energy), {p.work_per_j:.4g} primes per J"
+        )
+    print(f"report: {report}")
+    return 0

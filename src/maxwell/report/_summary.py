@@ -1,0 +1,286 @@
+"""What a run database says, reduced to the numbers and series a report needs.
+
+Reads one run through `maxwell.record.RunReader` (read-only, so it is safe on a
+live run) and returns plain frozen records: a `RunSummary` (the figures of the
+comparison table, with the measured/modelled label of every physical quantity)
+and a `RunData` (the same plus numpy series for the plots). No files are
+written here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maxwell.record import AgentTickRow, RunReader, find_db
+
+
+def source_label(measured: bool | int, source: str) -> str:
+    """'measured (powercap)' or 'modelled (model:desktop)': the words every figure carries."""
+    return f"{'measured' if measured else 'modelled'} ({source})"
+
+
+@dataclass(frozen=True)
+class AgentSummary:
+    """One agent at the end of a run (cumulative columns: their last value)."""
+
+    name: str
+    cpu_s: float
+    work_units: int
+    energy_j: float  # attributed dynamic energy
+    balance: float  # credits after the last recorded tick
+    state: str  # last recorded state: running | paused | dead
+    death_t_s: float | None  # apoptosis/exit event, or the first tick seen dead if earlier
+    death_cause: str | None
+    bytes_freed: int
+    rent: float  # credits, summed over the run
+    tax: float
+    reward: float
+    fine: float
+
+    @property
+    def work_per_j(self) -> float | None:
+        return self.work_units / self.energy_j if self.energy_j > 0 else None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The comparison-table figures of one run."""
+
+    label: str
+    db: Path
+    policy: str
+    started_at: str
+    ended_at: str | None
+    duration_s: float  # observed: time of the last tick
+    tick_count: int
+    work_units: int  # verified, all agents
+    energy_j: float  # whole machine (cumulative at the last tick)
+    idle_energy_j: float
+    energy_source: str
+    energy_measured: bool
+    temp_source: str
+    temp_measured: bool
+    memtrace_source: str
+    memtrace_exact: bool
+    membrane_backend: str
+    peak_temp_c: float | None
+    mean_price: float | None  # reserve, credits per core-second
+    setpoint_c: float
+    landauer_lambda: float
+    gains: dict[str, Any]
+    agents: tuple[AgentSummary, ...]
+
+    @property
+    def work_per_j(self) -> float | None:
+        return self.work_units / self.energy_j if self.energy_j > 0 else None
+
+    @property
+    def energy_label(self) -> str:
+        return source_label(self.energy_measured, self.energy_source)
+
+    @property
+    def temp_label(self) -> str:
+        return source_label(self.temp_measured, self.temp_source)
+
+    @property
+    def memtrace_label(self) -> str:
+        kind = "exact" if self.memtrace_exact else "estimate (lower bound)"
+        return f"{kind}, {self.memtrace_source}"
+
+    @property
+    def attributed_energy_j(self) -> float:
+        return float(sum(a.energy_j for a in self.agents))
+
+
+@dataclass(frozen=True)
+class AgentSeries:
+    """Per-tick series of one agent (its own time axis: agents may stop being recorded)."""
+
+    t_s: np.ndarray
+    state: tuple[str, ...]
+    cpu_s: np.ndarray
+    slots: np.ndarray
+    balance: np.ndarray
+    bytes_freed: np.ndarray
+    work_units: np.ndarray
+    energy_j: np.ndarray
+    tax: np.ndarray
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run's summary and the series the plots draw."""
+
+    summary: RunSummary
+    t_s: np.ndarray
+    temp_c: np.ndarray
+    power_w: np.ndarray
+    energy_j: np.ndarray
+    idle_energy_j: np.ndarray
+    price: np.ndarray
+    busy_cores: np.ndarray
+    agents: dict[str, AgentSeries] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Parasite:
+    """The agent with the least verified work per attributed Joule, and its energy share."""
+
+    agent: str
+    work_per_j: float
+    energy_j: float
+    share_of_attributed: float  # of the energy attributed to agents
+    share_of_total: float  # of the whole machine's energy, idle included
+
+
+def parasite(summary: RunSummary) -> Parasite | None:
+    """Find the parasite by its numbers, never by its name.
+
+    Among agents that were attributed any energy, the one with the least verified
+    work per Joule; ties go to the one that took more energy. None if no agent
+    used energy.
+    """
+    used = [a for a in summary.agents if a.energy_j > 0]
+    if not used:
+        return None
+    worst = min(used, key=lambda a: (a.work_units / a.energy_j, -a.energy_j))
+    attributed = summary.attributed_energy_j
+    return Parasite(
+        agent=worst.name,
+        work_per_j=worst.work_units / worst.energy_j,
+        energy_j=worst.energy_j,
+        share_of_attributed=worst.energy_j / attributed if attributed > 0 else 0.0,
+        share_of_total=worst.energy_j / summary.energy_j if summary.energy_j > 0 else 0.0,
+    )
+
+
+def _agent_summary(
+    name: str, rows: Sequence[AgentTickRow], death: tuple[float, str] | None
+) -> AgentSummary:
+    last = rows[-1]
+    dead_t = next((r.t_s for r in rows if r.state == "dead"), None)
+    cause: str | None = None
+    if death is not None and (dead_t is None or death[0] <= dead_t):
+        dead_t, cause = death
+    elif dead_t is not None:
+        cause = "died"
+    return AgentSummary(
+        name=name,
+        cpu_s=float(last.cpu_s),
+        work_units=int(last.work_units),
+        energy_j=float(last.energy_j),
+        balance=float(last.balance),
+        state=last.state,
+        death_t_s=dead_t,
+        death_cause=cause,
+        bytes_freed=int(last.bytes_freed),
+        rent=float(sum(r.rent for r in rows)),
+        tax=float(sum(r.tax for r in rows)),
+        reward=float(sum(r.reward for r in rows)),
+        fine=float(sum(r.fine for r in rows)),
+    )
+
+
+def _deaths(reader: RunReader) -> dict[str, tuple[float, str]]:
+    """First death event per agent: apoptosis (with its cause) or the process exiting."""
+    out: dict[str, tuple[float, str]] = {}
+    for ev in reader.events():
+        if ev.kind not in ("apoptosis", "exit") or ev.agent is None or ev.agent in out:
+            continue
+        if ev.kind == "exit":
+            out[ev.agent] = (float(ev.t_s), "exited")
+            continue
+        try:
+            detail = json.loads(ev.detail) if ev.detail else {}
+        except json.JSONDecodeError:
+            detail = {}
+        cause = detail.get("cause") if isinstance(detail, dict) else None
+        out[ev.agent] = (float(ev.t_s), f"apoptosis: {cause}" if cause else "apoptosis")
+    return out
+
+
+def load_run(path: str | Path, label: str | None = None) -> RunData:
+    """Read a run directory or run.db into a `RunData` (label defaults to the policy)."""
+    db = find_db(path)
+    with RunReader(db) as reader:
+        run = reader.run()
+        ticks = reader.ticks()
+        agent_rows = reader.agent_ticks()
+        names = reader.agents()
+        deaths = _deaths(reader)
+    by_agent: dict[str, list[AgentTickRow]] = {n: [] for n in names}
+    for r in agent_rows:
+        by_agent.setdefault(r.agent, []).append(r)
+    agents = tuple(_agent_summary(n, rows, deaths.get(n)) for n, rows in by_agent.items() if rows)
+    cols = np.array([tuple(t) for t in ticks], dtype=float).reshape(len(ticks), -1)
+
+    def col(i: int) -> np.ndarray:
+        return cols[:, i] if len(ticks) else np.zeros(0)
+
+    t_s, temp_c, power_w, energy_j, idle_j, price, busy = (col(i) for i in range(7))
+    try:
+        gains = json.loads(run.gains)
+    except json.JSONDecodeError:
+        gains = {}
+    summary = RunSummary(
+        label=label or run.policy,
+        db=db,
+        policy=run.policy,
+        started_at=run.started_at,
+        ended_at=run.ended_at,
+        duration_s=float(t_s[-1]) if len(t_s) else 0.0,
+        tick_count=len(ticks),
+        work_units=sum(a.work_units for a in agents),
+        energy_j=float(energy_j[-1]) if len(energy_j) else 0.0,
+        idle_energy_j=float(idle_j[-1]) if len(idle_j) else 0.0,
+        energy_source=run.energy_source,
+        energy_measured=bool(run.energy_measured),
+        temp_source=run.temp_source,
+        temp_measured=bool(run.temp_measured),
+        memtrace_source=run.memtrace_source,
+        memtrace_exact=bool(run.memtrace_exact),
+        membrane_backend=run.membrane_backend,
+        peak_temp_c=float(temp_c.max()) if len(temp_c) else None,
+        mean_price=float(price.mean()) if len(price) else None,
+        setpoint_c=float(run.setpoint_c),
+        landauer_lambda=float(run.landauer_lambda),
+        gains=gains if isinstance(gains, dict) else {},
+        agents=agents,
+    )
+    series = {
+        n: AgentSeries(
+            t_s=np.array([r.t_s for r in rows], dtype=float),
+            state=tuple(r.state for r in rows),
+            cpu_s=np.array([r.cpu_s for r in rows], dtype=float),
+            slots=np.array([r.slots for r in rows], dtype=float),
+            balance=np.array([r.balance for r in rows], dtype=float),
+            bytes_freed=np.array([r.bytes_freed for r in rows], dtype=float),
+            work_units=np.array([r.work_units for r in rows], dtype=float),
+            energy_j=np.array([r.energy_j for r in rows], dtype=float),
+            tax=np.array([r.tax for r in rows], dtype=float),
+        )
+        for n, rows in by_agent.items()
+        if rows
+    }
+    return RunData(summary, t_s, temp_c, power_w, energy_j, idle_j, price, busy, series)
+
+
+def load_runs(paths: Sequence[str | Path]) -> list[RunData]:
+    """Load several runs with labels that tell them apart (policy, else directory name)."""
+    dbs = [find_db(p) for p in paths]
+    with_policy = []
+    for db in dbs:
+        with RunReader(db) as r:
+            with_policy.append(r.run().policy)
+    labels = list(with_policy)
+    if len(set(labels)) < len(labels):
+        labels = [db.parent.name or str(db) for db in dbs]
+    if len(set(labels)) < len(labels):
+        labels = [f"{pol} #{i + 1}" for i, pol in enumerate(with_policy)]
+    return [load_run(db, lab) for db, lab in zip(dbs, labels, strict=True)]
