@@ -99,15 +99,18 @@ def _rank(
     """Agents (bid ≥ reserve, q > 0) that can reach the first `units_needed` ranks, in order.
 
     Every eligible agent holds at least one unit, so no agent outside the top
-    `units_needed` bids (counting ties at the boundary) can rank that high.
+    `units_needed` bids (counting ties at the boundary) can rank that high. One draw
+    per agent is taken whatever `units_needed` is, so GSP and VCG on the same seed
+    break ties the same way.
     """
+    all_keys = rng.random(b.size)
     eligible = np.flatnonzero((q > 0) & (b >= reserve))
     if eligible.size > units_needed:
         eb = b[eligible]
         kth = eb.size - units_needed
         threshold = np.partition(eb, kth)[kth]
         eligible = eligible[eb >= threshold]
-    keys = rng.random(eligible.size)
+    keys = all_keys[eligible]
     # lexsort: last key is primary → by bid descending, then by the draw.
     idx = np.lexsort((keys, -b[eligible]))
     return eligible[idx].astype(np.int64, copy=False), keys[idx]
