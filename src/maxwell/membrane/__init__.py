@@ -1,1 +1,122 @@
-"""membrane package (being built)."""
+"""The membrane: containment and enforcement of agents (spawn, pause, resume, quota, kill, usage).
+
+Tiers, best first: cgroup v2 (`cgroup2`), `hybrid` (v2 membership/freeze/id with
+v1 cpu+cpuacct, for hosts whose v2 tree lacks the cpu controller), cgroup v1
+(`cgroup1`) and `signals` (SIGSTOP/SIGCONT, unprivileged). It touches only
+cgroups under `<hierarchy>/maxwell/<supervisor-pid>-<random>/` and the processes
+it started (plus, in `cleanup_stale`, those left by dead supervisors).
+
+Usage::
+
+    backend = select_backend()            # or select_backend("signals")
+    try:
+        h = backend.spawn(AgentSpec("miner", ["python3", "-m", "…"]))
+        h.pause(); h.resume(); h.set_cpu(0.5); h.usage()
+    finally:
+        backend.close()                   # kills every tree, thaws, reaps, rmdirs
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maxwell.availability import Availability, Check
+from maxwell.membrane._base import Backend, Handle
+from maxwell.membrane._cleanup import cleanup_stale
+from maxwell.membrane._priority import raise_priority
+from maxwell.membrane._types import AgentSpec, CleanupReport, MembraneError, Usage
+
+__all__ = [
+    "BACKEND_ORDER",
+    "AgentSpec",
+    "Backend",
+    "CleanupReport",
+    "Handle",
+    "MembraneError",
+    "Usage",
+    "available_backends",
+    "cleanup_stale",
+    "doctor_checks",
+    "raise_priority",
+    "select_backend",
+]
+
+BACKEND_ORDER = ("cgroup2", "hybrid", "cgroup1", "signals")
+DEFAULT_CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def available_backends(cgroup_root: Path = DEFAULT_CGROUP_ROOT) -> dict[str, Availability]:
+    """Every tier, best first, with whether it can run here and why (no side effects)."""
+    from maxwell.membrane import _cgroup, _signals
+
+    h = _cgroup.discover(cgroup_root)
+    out = {tier: _cgroup.tier_availability(tier, h) for tier in _cgroup.TIERS}
+    out["signals"] = _signals.availability()
+    return out
+
+
+def _make(name: str, cgroup_root: Path) -> Backend:
+    from maxwell.membrane import _cgroup, _signals
+
+    if name == "signals":
+        return _signals.SignalsBackend(cgroup_root)
+    return _cgroup.CgroupBackend(name, cgroup_root)
+
+
+def select_backend(prefer: str = "auto", cgroup_root: Path = DEFAULT_CGROUP_ROOT) -> Backend:
+    """The best available tier (`prefer="auto"`) or the one named; `.reason` explains.
+
+    Raises MembraneError if a named tier is unknown or unavailable here.
+    """
+    avail = available_backends(cgroup_root)
+    if prefer != "auto":
+        if prefer not in avail:
+            raise MembraneError(
+                f"unknown membrane backend {prefer!r}; "
+                f"choose one of auto, {', '.join(BACKEND_ORDER)}"
+            )
+        if not avail[prefer].ok:
+            raise MembraneError(f"membrane backend {prefer} unavailable: {avail[prefer].reason}")
+        backend = _make(prefer, cgroup_root)
+        backend.reason = f"forced; {avail[prefer].reason}"
+        return backend
+    skipped = []
+    for name in BACKEND_ORDER:
+        if avail[name].ok:
+            try:
+                backend = _make(name, cgroup_root)
+            except MembraneError as err:
+                skipped.append(f"{name}: {err}")
+                continue
+            why_not = f" (not {'; '.join(skipped)})" if skipped else ""
+            backend.reason = f"best available: {avail[name].reason}{why_not}"
+            return backend
+        skipped.append(f"{name}: {avail[name].reason}")
+    raise MembraneError("no membrane backend usable: " + "; ".join(skipped))
+
+
+def doctor_checks(cgroup_root: Path = DEFAULT_CGROUP_ROOT) -> list[Check]:
+    """`maxwell doctor` lines: each tier, the one `auto` would pick, stale leftovers."""
+    from maxwell.membrane import _cgroup
+
+    avail = available_backends(cgroup_root)
+    checks = [Check(f"membrane {name}", a.ok, a.reason) for name, a in avail.items()]
+    best = next((n for n in BACKEND_ORDER if avail[n].ok), None)
+    checks.append(
+        Check("membrane backend", best is not None, f"auto selects {best}" if best else "none")
+    )
+    stale = []
+    for mount in _cgroup.discover(cgroup_root).all_paths():
+        top = mount / _cgroup.TOP
+        if top.is_dir():
+            from maxwell.membrane._cleanup import _supervisor_alive
+
+            stale += [d.name for d in top.iterdir() if d.is_dir() and not _supervisor_alive(d.name)]
+    checks.append(
+        Check(
+            "membrane leftovers",
+            not stale,
+            "none" if not stale else f"{len(set(stale))} dead supervisor(s): run `maxwell cleanup`",
+        )
+    )
+    return checks

@@ -1,9 +1,79 @@
-"""Subcommands of maxwell.membrane (registered by maxwell.cli)."""
+"""Subcommands of maxwell.membrane: `maxwell cleanup`, `maxwell bench membrane`."""
 
 from __future__ import annotations
 
-from maxwell.cli import Commands
+import argparse
+import json
+from pathlib import Path
+
+from maxwell.cli import Commands, UsageError
 
 
 def register(commands: Commands) -> None:
     """Add this package's subcommands to the parser."""
+    p = commands.top.add_parser(
+        "cleanup",
+        help="kill and remove agents and cgroups left by dead supervisors",
+        description="Thaw, kill and remove every maxwell/<pid>-<random> cgroup subtree whose "
+        "supervisor is dead (and processes tagged by it). Live supervisors are never touched.",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--cgroup-root", type=Path, default=Path("/sys/fs/cgroup"), metavar="DIR")
+    p.set_defaults(func=_cleanup)
+
+    b = commands.bench.add_parser(
+        "membrane",
+        help="pause/resume latency of each membrane backend (other core loaded)",
+    )
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--cycles", type=int, default=500, metavar="N")
+    b.add_argument(
+        "--backend", action="append", default=None, metavar="NAME",
+        help="benchmark only this backend (repeatable; default: every available one)",
+    )  # fmt: skip
+    b.add_argument("--no-priority", action="store_true", help="do not raise our priority")
+    b.add_argument("--cgroup-root", type=Path, default=Path("/sys/fs/cgroup"), metavar="DIR")
+    b.set_defaults(func=_bench)
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from maxwell.membrane import cleanup_stale
+
+    report = cleanup_stale(args.cgroup_root)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(
+            f"removed {len(report.removed_supervisors)} dead supervisor(s), "
+            f"{len(report.removed_cgroups)} cgroup(s); killed {len(report.killed_pids)} "
+            f"process(es); left {len(report.live_supervisors)} live supervisor(s) alone"
+        )
+        for err in report.errors:
+            print(f"error: {err}")
+    return 1 if report.errors else 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from maxwell.membrane import BACKEND_ORDER, MembraneError, _bench
+
+    if args.cycles < 1:
+        raise UsageError("--cycles must be >= 1 (e.g. --cycles 500)")
+    for name in args.backend or []:
+        if name not in BACKEND_ORDER:
+            raise UsageError(f"unknown --backend {name!r}; choose from {', '.join(BACKEND_ORDER)}")
+    try:
+        result = _bench.run(args.cycles, args.backend, args.cgroup_root, not args.no_priority)
+    except MembraneError as err:
+        raise UsageError(str(err)) from err
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"priority: {result['priority']}; load: {result['load']}")
+    print(f"{'backend':10} {'pause p50/p99/max µs':>26} {'resume p50/p99/max µs':>27} cycles")
+    for name, r in result["backends"].items():
+        pause = f"{r['pause_p50_us']:.0f}/{r['pause_p99_us']:.0f}/{r['pause_max_us']:.0f}"
+        res = f"{r['resume_p50_us']:.0f}/{r['resume_p99_us']:.0f}/{r['resume_max_us']:.0f}"
+        print(f"{name:10} {pause:>26} {res:>27} {r['cycles']}")
+    for name, why in result["skipped"].items():
+        print(f"{name:10} skipped: {why}")
+    return 0

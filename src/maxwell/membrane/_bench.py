@@ -1,0 +1,149 @@
+"""`maxwell bench membrane`: pause/resume latency of each tier, confirmed by the agent itself.
+
+Starts, per available tier, a busy agent that increments a counter in a shared
+file it mmaps, and a burner outside the membrane that loads the other core.
+Pause latency = request → the counter is confirmed stopped (the backend's
+confirmation, and no change for a verification window afterwards; if it still
+moved, the stop time is when it last moved). Resume latency = request → the
+counter moves again. Touches only the processes and cgroups it creates.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from maxwell.membrane._types import AgentSpec, MembraneError
+
+AGENT_CODE = """
+import mmap, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, 8)
+pack = struct.pack_into
+i = 0
+while True:
+    i += 1
+    pack("Q", m, 0, i)
+"""
+
+VERIFY_WINDOW_NS = 2_000_000  # a stopped counter must stay still this long
+RUN_BETWEEN_NS = 1_000_000  # let the agent run this long between cycles
+RESUME_TIMEOUT_NS = 2_000_000_000
+NAP_S = 0.00005
+SPIN_NS = 200_000
+
+
+def _pct(sorted_us: list[float], q: float) -> float:
+    idx = max(0, math.ceil(q * len(sorted_us)) - 1)
+    return sorted_us[idx]
+
+
+def _summary(pause_us: list[float], resume_us: list[float]) -> dict[str, Any]:
+    p, r = sorted(pause_us), sorted(resume_us)
+    return {
+        "pause_p50_us": round(_pct(p, 0.5), 1),
+        "pause_p99_us": round(_pct(p, 0.99), 1),
+        "pause_max_us": round(p[-1], 1),
+        "resume_p50_us": round(_pct(r, 0.5), 1),
+        "resume_p99_us": round(_pct(r, 0.99), 1),
+        "resume_max_us": round(r[-1], 1),
+        "cycles": len(p),
+    }
+
+
+def bench_backend(name: str, cycles: int, cgroup_root: Path) -> dict[str, Any]:
+    from maxwell.membrane import select_backend
+
+    with tempfile.TemporaryDirectory(prefix="maxwell-bench-") as tmp:
+        counter_path = Path(tmp) / "counter"
+        counter_path.write_bytes(b"\0" * 8)
+        fd = os.open(counter_path, os.O_RDWR)
+        m = mmap.mmap(fd, 8)
+        os.close(fd)
+        unpack = struct.unpack_from
+
+        def read() -> int:
+            return int(unpack("Q", m, 0)[0])
+
+        backend = select_backend(name, cgroup_root)
+        try:
+            h = backend.spawn(
+                AgentSpec("bench", [sys.executable, "-c", AGENT_CODE, str(counter_path)])
+            )
+            deadline = time.monotonic() + 20
+            while read() == 0:
+                if time.monotonic() > deadline or not h.alive():
+                    raise MembraneError(f"{name}: bench agent did not start")
+                time.sleep(0.01)
+            pause_us: list[float] = []
+            resume_us: list[float] = []
+            clock = time.perf_counter_ns
+            for _ in range(cycles):
+                t0 = clock()
+                h.pause()
+                t1 = clock()
+                # Verify by sleeping (not spinning: the agent must be free to
+                # run if it was not really stopped), then spin if it moved.
+                v = read()
+                stopped_at = t1
+                time.sleep(VERIFY_WINDOW_NS / 1e9)
+                last_change = clock()
+                while True:
+                    x = read()
+                    now = clock()
+                    if x != v:
+                        v, stopped_at, last_change = x, now, now
+                    elif now - last_change >= VERIFY_WINDOW_NS:
+                        break
+                    else:
+                        time.sleep(NAP_S)
+                pause_us.append((stopped_at - t0) / 1e3)
+                t0 = clock()
+                h.resume()
+                while read() == v:
+                    waited = clock() - t0
+                    if waited > RESUME_TIMEOUT_NS:
+                        raise MembraneError(f"{name}: agent did not resume")
+                    if waited > SPIN_NS:  # free our CPU for the agent (see _cgroup)
+                        time.sleep(NAP_S)
+                resume_us.append((clock() - t0) / 1e3)
+                time.sleep(RUN_BETWEEN_NS / 1e9)
+            return _summary(pause_us, resume_us)
+        finally:
+            backend.close()
+            m.close()
+
+
+def run(
+    cycles: int, backends: list[str] | None, cgroup_root: Path, priority: bool
+) -> dict[str, Any]:
+    from maxwell.membrane import BACKEND_ORDER, available_backends, raise_priority
+
+    avail = available_backends(cgroup_root)
+    names = backends or [n for n in BACKEND_ORDER if avail[n].ok]
+    skipped = {n: a.reason for n, a in avail.items() if n not in names and not a.ok}
+    prio = raise_priority() if priority else "unchanged"
+    # The other core: a burner outside the membrane, so the agent, the burner
+    # and this process compete for the two CPUs.
+    burner = subprocess.Popen(
+        [sys.executable, "-c", "while True: pass"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    out: dict[str, Any] = {}
+    try:
+        for n in names:
+            out[n] = bench_backend(n, cycles, cgroup_root)
+    finally:
+        burner.kill()
+        burner.wait()
+    return {"backends": out, "skipped": skipped, "priority": prio, "load": "1 burner"}

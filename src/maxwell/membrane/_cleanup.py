@@ -1,0 +1,98 @@
+"""Finding and removing what dead supervisors left behind.
+
+Touches only `<hierarchy>/maxwell/<pid>-<random>` subtrees whose supervisor pid
+is no longer alive, and processes inside them or tagged with such a supervisor's
+id (MAXWELL_MEMBRANE). A live supervisor's subtree is never touched: other
+supervisors (and other people's test runs) share the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from pathlib import Path
+
+from maxwell.membrane import _cgroup, _proc
+from maxwell.membrane._types import CleanupReport, MembraneError
+
+
+def _supervisor_alive(sup_id: str) -> bool:
+    pid = _proc.supervisor_pid(sup_id)
+    # A directory we cannot parse is not ours to judge: treat it as alive.
+    return pid is None or _proc.pid_alive(pid)
+
+
+def cleanup_stale(
+    cgroup_root: Path = Path("/sys/fs/cgroup"), *, scan_procs: bool = True
+) -> CleanupReport:
+    """Kill, thaw and remove what supervisors that are no longer alive left behind."""
+    report = CleanupReport()
+    h = _cgroup.discover(cgroup_root)
+    hierarchies = h.all_paths()
+    stale: dict[str, list[Path]] = {}
+    for mount in hierarchies:
+        top = mount / _cgroup.TOP
+        if not top.is_dir():
+            continue
+        for sup in top.iterdir():
+            if not sup.is_dir():
+                continue
+            if _supervisor_alive(sup.name):
+                if sup.name not in report.live_supervisors:
+                    report.live_supervisors.append(sup.name)
+                continue
+            stale.setdefault(sup.name, []).append(sup)
+    for sup_id, dirs in stale.items():
+        # Per agent: kill through every hierarchy the agent has a cgroup in,
+        # thawing v2 and the v1 freezer so nothing stays frozen.
+        agents: dict[str, list[Path]] = {}
+        for sup in dirs:
+            for agent in sup.iterdir():
+                if agent.is_dir():
+                    agents.setdefault(agent.name, []).append(agent)
+        for name, cgs in agents.items():
+            v2 = next((c for c in cgs if (c / "cgroup.freeze").exists()), None)
+            freezer = next((c for c in cgs if (c / "freezer.state").exists()), None)
+            try:
+                killed = _cgroup.kill_cgroups(v2, freezer, cgs)
+                _proc.reap(killed)  # ours to reap if we are their subreaper
+                report.killed_pids.extend(killed)
+            except (OSError, MembraneError) as err:
+                report.errors.append(f"{sup_id}/{name}: {err}")
+        ok = True
+        for sup in dirs:
+            try:
+                _cgroup.remove_tree(sup, report.removed_cgroups)
+            except (OSError, MembraneError) as err:
+                ok = False
+                report.errors.append(str(err))
+        if ok:
+            report.removed_supervisors.append(sup_id)
+    if scan_procs:
+        _kill_tagged(report)
+    report.killed_pids = sorted(set(report.killed_pids))
+    return report
+
+
+def _kill_tagged(report: CleanupReport) -> None:
+    """Signals-tier leftovers (and escapees): processes tagged by a dead supervisor."""
+    for _ in range(50):
+        victims = []
+        for pid in _proc.all_pids():
+            tag = _proc.read_tag(pid)
+            if tag is None:
+                continue
+            sup_id = tag.split("/", 1)[0]
+            if not _supervisor_alive(sup_id) and _proc.pid_alive(pid):
+                victims.append(pid)
+                if sup_id not in report.removed_supervisors:
+                    report.removed_supervisors.append(sup_id)
+        if not victims:
+            return
+        # Stopped processes die from SIGKILL too; SIGCONT is not needed.
+        report.killed_pids.extend(_proc.kill_pids(victims, signal.SIGKILL))
+        time.sleep(0.002)
+        with contextlib.suppress(Exception):
+            _proc.reap(victims)
+    report.errors.append("tagged processes kept reappearing after 50 rounds")

@@ -1,0 +1,213 @@
+"""Process plumbing shared by every tier: spawning into containment, /proc reads, reaping.
+
+Touches only processes this supervisor started (and, in `cleanup_stale`, those
+of supervisors that are dead) through fork/exec, signals, prctl and /proc.
+
+Why `preexec_fn` rather than a wrapper program: the child must be inside its
+cgroups and armed with PR_SET_PDEATHSIG before a single instruction of the
+agent runs, and PDEATHSIG can only be set by the child itself. A pre-exec step
+in the forked child does both with no extra exec (a shell or Python wrapper
+costs 1–40 ms per spawn and cannot call prctl). The step is a handful of
+syscalls on pre-encoded paths (os.open/os.write, one ctypes prctl), so it takes
+no Python-level locks that another supervisor thread could hold at fork time.
+PDEATHSIG fires when the *thread* that forked the child exits, so spawn from a
+long-lived thread (the supervisor's main thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import secrets
+import signal
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from maxwell.membrane._types import AgentSpec, MembraneError
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+# The environment tag every agent carries: MAXWELL_MEMBRANE=<supervisor-id>/<agent>.
+# Descendants inherit it, so a process that left the agent's group and session
+# can still be found (signals tier) and a dead supervisor's leftovers recognised.
+TAG_VAR = "MAXWELL_MEMBRANE"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_prctl = _libc.prctl
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_prctl.restype = ctypes.c_int
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def new_supervisor_id() -> str:
+    """`<pid>-<random>`: the per-supervisor directory name in every hierarchy."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def supervisor_pid(sup_id: str) -> int | None:
+    head = sup_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a non-zombie process with this pid exists (conservative on EPERM)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    st = read_stat(pid)
+    return st is not None and st.state not in ("Z", "X")
+
+
+def set_child_subreaper() -> bool:
+    """Make orphaned descendants reparent to us, so we can reap them (and find them)."""
+    return bool(_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+
+
+class ProcStat(NamedTuple):
+    pid: int
+    state: str
+    ppid: int
+    pgrp: int
+    session: int
+    cpu_ticks: int  # utime + stime
+    child_ticks: int  # cutime + cstime (waited-for children)
+    start_ticks: int
+    rss_pages: int
+
+
+def read_stat(pid: int, procfs: Path = Path("/proc")) -> ProcStat | None:
+    try:
+        with open(procfs / str(pid) / "stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # comm may contain spaces and parentheses: split after the last ')'.
+    rest = data[data.rfind(b")") + 2 :].split()
+    return ProcStat(
+        pid=pid,
+        state=rest[0].decode(),
+        ppid=int(rest[1]),
+        pgrp=int(rest[2]),
+        session=int(rest[3]),
+        cpu_ticks=int(rest[11]) + int(rest[12]),
+        child_ticks=int(rest[13]) + int(rest[14]),
+        start_ticks=int(rest[19]),
+        rss_pages=int(rest[21]),
+    )
+
+
+def all_pids(procfs: Path = Path("/proc")) -> Iterator[int]:
+    with os.scandir(procfs) as it:
+        for entry in it:
+            if entry.name.isdigit():
+                yield int(entry.name)
+
+
+def read_tag(pid: int, procfs: Path = Path("/proc")) -> str | None:
+    """The MAXWELL_MEMBRANE tag of a process, if it has one (None if unreadable)."""
+    try:
+        with open(procfs / str(pid) / "environ", "rb") as f:
+            env = f.read()
+    except OSError:
+        return None
+    key = TAG_VAR.encode() + b"="
+    for item in env.split(b"\0"):
+        if item.startswith(key):
+            return item[len(key) :].decode(errors="replace")
+    return None
+
+
+def rss_bytes(pids: Iterable[int]) -> int:
+    total = 0
+    for pid in pids:
+        st = read_stat(pid)
+        if st is not None:
+            total += st.rss_pages * PAGE_SIZE
+    return total
+
+
+def reap(pids: Iterable[int]) -> None:
+    """Collect any of these that are our (possibly adopted) zombie children."""
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def kill_pids(pids: Iterable[int], sig: int = signal.SIGKILL) -> list[int]:
+    done = []
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+            done.append(pid)
+        except ProcessLookupError:
+            pass
+        except OSError as err:
+            if err.errno != errno.ESRCH:
+                raise
+    return done
+
+
+def spawn(spec: AgentSpec, tag: str, procs_files: Sequence[Path]) -> subprocess.Popen[bytes]:
+    """Start the agent in a new session, inside `procs_files`' cgroups, with PDEATHSIG.
+
+    The child writes its own pid to each `cgroup.procs` before exec, so the agent
+    and everything it forks is contained from its first instruction.
+    """
+    parent = os.getpid()
+    encoded = [os.fsencode(p) for p in procs_files]
+    prctl = _prctl
+
+    def child_setup() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            os._exit(125)
+        # The supervisor may have died between fork and prctl: then nobody
+        # would ever send the death signal, so die now.
+        if os.getppid() != parent:
+            os._exit(125)
+        me = str(os.getpid()).encode()
+        for path in encoded:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, me)
+            finally:
+                os.close(fd)
+        # Undo the supervisor's raised priority (nice is inherited; SCHED_FIFO is
+        # dropped by SCHED_RESET_ON_FORK).
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
+
+    env = dict(os.environ)
+    env.update(spec.env)
+    env[TAG_VAR] = tag
+    out: IO[bytes] | int = subprocess.DEVNULL
+    log: IO[bytes] | None = None
+    if spec.log_path is not None:
+        log = open(spec.log_path, "ab")  # noqa: SIM115 - closed right after the fork
+        out = log
+    try:
+        return subprocess.Popen(
+            list(spec.argv),
+            env=env,
+            cwd=spec.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            close_fds=True,
+            start_new_session=True,
+            preexec_fn=child_setup,
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        raise MembraneError(f"cannot spawn agent {spec.name!r} ({spec.argv[0]}): {err}") from err
+    finally:
+        if log is not None:
+            log.close()
