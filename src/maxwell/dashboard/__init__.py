@@ -1,1 +1,92 @@
-"""dashboard package (being built)."""
+"""The dashboard: a live terminal view of the auction, the thermals and the wallets.
+
+A Textual app over one run database: it follows a run while the supervisor
+writes it (`follow=True`) or replays a finished one. All data comes from
+`maxwell.record.RunReader` through `RunFeed`, which builds frozen `Snapshot`s;
+the widgets only render snapshots. Touches the run database (read-only) and the
+terminal. Textual is imported lazily by `run_live` / `run_dashboard`, so
+importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from maxwell.dashboard.model import AgentSnapshot, RunFeed, RunInfo, Snapshot, build_snapshot
+
+if TYPE_CHECKING:
+    from maxwell.dashboard.app import DashboardApp
+
+__all__ = [
+    "AgentSnapshot",
+    "RunFeed",
+    "RunInfo",
+    "Snapshot",
+    "build_snapshot",
+    "make_app",
+    "run_dashboard",
+    "run_live",
+    "run_with_dashboard",
+]
+
+T = TypeVar("T")
+
+
+def make_app(
+    source: str | Path, *, follow: bool = False, speed: float | None = None,
+    poll_s: float | None = None, done: Callable[[], bool] | None = None, hold_s: float = 3.0,
+) -> DashboardApp:
+    """The app over a run directory or run.db (not started); see `DashboardApp`."""
+    from maxwell.dashboard.app import DashboardApp
+
+    return DashboardApp(source, follow=follow, speed=speed, poll_s=poll_s, done=done,
+                        hold_s=hold_s)
+
+
+def run_dashboard(source: str | Path, *, follow: bool = False, speed: float | None = None) -> None:
+    """Run the dashboard in this terminal until the user presses q."""
+    make_app(source, follow=follow, speed=speed).run()
+
+
+def run_live(db_path: str | Path, *, poll_s: float | None = None) -> None:
+    """Follow a run that another thread or process is writing, until the user presses q.
+
+    Call it from the main thread (Textual installs signal handlers) while the
+    supervisor ticks in a background thread or another process writing `db_path`
+    (a run directory or run.db; it may not exist yet: the app waits for it). The
+    app only reads the database, so it never delays a tick; quitting the app does
+    not stop the run.
+    """
+    make_app(db_path, follow=True, poll_s=poll_s).run()
+
+
+def run_with_dashboard(run: Callable[[], T], db_path: str | Path, *, hold_s: float = 3.0) -> T:
+    """Call `run()` (a supervisor run writing `db_path`) in a background thread while the
+    dashboard follows its database in this (main) thread; return what `run()` returns.
+
+    The run never waits for the UI: the two share nothing but the database file. When
+    the run ends the dashboard shows the final tick for `hold_s` seconds and closes (it
+    stays open if the display is paused, until q). Quitting early does not stop the run:
+    this waits for it to finish. An exception raised by `run()` is re-raised here.
+    `run()` must not install signal handlers (only the main thread may) and should not
+    write to the terminal while the dashboard owns it.
+    """
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(run())
+        except BaseException as err:  # re-raised in the caller's thread
+            error.append(err)
+
+    worker = threading.Thread(target=target, name="maxwell-run", daemon=True)
+    worker.start()
+    make_app(db_path, follow=True, done=lambda: not worker.is_alive(), hold_s=hold_s).run()
+    worker.join()
+    if error:
+        raise error[0]
+    return result[0]
