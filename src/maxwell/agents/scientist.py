@@ -1,0 +1,194 @@
+"""The Scientist: finds primes, proves it, and bids what its work is worth.
+
+``python -m maxwell.agents.scientist [--workers N] ...`` (options: builtin.OPTIONS).
+Worker processes sieve consecutive segments [lo, hi) of `segment_size` numbers
+(worker i takes segments i, i+N, i+2N, ...) with the numpy segmented sieve and
+hand each result, with the CPU seconds it took, to the main process, which
+claims it as work of kind ``primes``: units = primes found, evidence = the
+segment and an evenly spread sample of its primes.
+
+Bidding (`ValueBidder`): its value per core-second is bounty_per_unit (from the
+`welcome`) × verified units per CPU-second (accepted verdicts only, over all CPU
+spent on claimed segments); it bids that × `margin`, never more than its balance
+can pay for its slots over one tick. Until the first verdict it bids
+`initial_bid`. It re-bids after every tick.
+
+Frozen (SIGSTOP/cgroup freeze) it simply resumes: nothing here depends on wall
+time. It exits when the supervisor hangs up, or after `stop` if one is set.
+Without MAXWELL_ENDPOINT it runs stand-alone and prints one JSON line per segment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from maxwell.agents._proc import die_with_parent
+from maxwell.agents.builtin import add_arguments
+from maxwell.agents.protocol import Tick, VerdictMessage
+from maxwell.agents.sdk import Agent, NotUnderMaxwell, Rejected, connect
+from maxwell.agents.verify import DEFAULT_MAX_HI
+
+
+class ValueBidder:
+    """The Scientist's bidding rule, separated from I/O so it can be tested alone."""
+
+    def __init__(self, initial_bid: float, margin: float, slots: int) -> None:
+        self.initial_bid = initial_bid
+        self.margin = margin
+        self.slots = max(slots, 1)
+        self.bounty_per_unit: float | None = None
+        self.tick_s = 1.0
+        self.verified_units = 0
+        self.claimed_cpu_s = 0.0
+
+    def judged(self, accepted: bool, units: int, cpu_s: float) -> None:
+        """Learn from one verdict: rejected work still cost its CPU."""
+        self.claimed_cpu_s += max(cpu_s, 0.0)
+        if accepted:
+            self.verified_units += max(units, 0)
+
+    def value_per_core_s(self) -> float | None:
+        if self.bounty_per_unit is None or self.claimed_cpu_s <= 0.0:
+            return None
+        return self.bounty_per_unit * self.verified_units / self.claimed_cpu_s
+
+    def price(self, balance: float | None) -> float:
+        value = self.value_per_core_s()
+        price = self.initial_bid if value is None else value * self.margin
+        if balance is not None:
+            # winners prepay price × slots × tick: never promise more than the wallet holds
+            price = min(price, max(balance, 0.0) / (self.slots * self.tick_s))
+        return max(price, 0.0)
+
+
+def _worker(conn: Connection, parent_pid: int, index: int, stride: int, start: int, stop: int,
+            segment: int, sample_size: int) -> None:
+    die_with_parent(parent_pid)
+    from maxwell.agents.sieve import evidence_sample, sieve_segment
+
+    i = index
+    try:
+        while True:
+            lo = start + i * segment
+            hi = lo + segment
+            if stop:
+                hi = min(hi, stop)
+            hi = min(hi, DEFAULT_MAX_HI)
+            if lo >= hi:
+                break
+            t0 = time.process_time()
+            primes = sieve_segment(lo, hi)
+            cpu_s = time.process_time() - t0
+            conn.send((lo, hi, int(primes.size), evidence_sample(primes, sample_size), cpu_s))
+            i += stride
+        conn.send(None)
+    except (BrokenPipeError, EOFError, OSError, KeyboardInterrupt):
+        pass
+    finally:
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m maxwell.agents.scientist",
+                                     description="Maxwell's Scientist agent: verified primes.")
+    add_arguments(parser, "scientist")
+    args = parser.parse_args(argv)
+    slots = args.slots or args.workers
+
+    ctx = mp.get_context("fork")  # before connecting: workers must not inherit the socket
+    conns: list[Connection] = []
+    procs = []
+    for i in range(args.workers):
+        r, w = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_worker, daemon=True, args=(
+            w, os.getpid(), i, args.workers, args.start, args.stop, args.segment_size,
+            args.sample_size))
+        p.start()
+        w.close()
+        conns.append(r)
+        procs.append(p)
+
+    agent: Agent | None
+    try:
+        agent = connect()
+    except NotUnderMaxwell:
+        agent = None
+    except (OSError, Rejected) as err:
+        print(f"scientist: cannot join the supervisor: {err}", file=sys.stderr)
+        _stop(procs)
+        return 1
+    try:
+        return _loop(agent, conns, args, slots)
+    finally:
+        if agent is not None:
+            agent.close()
+        _stop(procs)
+
+
+def _loop(agent: Agent | None, conns: list[Connection], args: Any, slots: int) -> int:
+    bidder = ValueBidder(args.initial_bid, args.margin, slots)
+    pending: dict[str | int, float] = {}  # claim id -> CPU seconds it cost
+    if agent is not None:
+        bidder.bounty_per_unit = agent.welcome.bounty_per_unit
+        bidder.tick_s = agent.welcome.tick_s or 1.0
+        agent.bid(bidder.price(None), slots)
+    live = list(conns)
+    while live:
+        waitables: list[Any] = list(live)
+        if agent is not None:
+            waitables.append(agent.fileno())
+        for ready in wait(waitables):
+            if agent is not None and isinstance(ready, int):
+                try:
+                    msgs = agent.receive(0.0)
+                except ConnectionResetError:
+                    return 0  # the supervisor hung up: our work can no longer be paid
+                balance = None
+                for m in msgs:
+                    if isinstance(m, VerdictMessage):
+                        cpu_s = pending.pop(m.claim_id, 0.0) if m.claim_id is not None else 0.0
+                        bidder.judged(m.accepted, m.units, cpu_s)
+                    elif isinstance(m, Tick):
+                        balance = m.balance
+                if balance is not None:
+                    agent.bid(bidder.price(balance), slots)
+                continue
+            assert isinstance(ready, Connection)
+            try:
+                result = ready.recv()
+            except (EOFError, OSError):
+                result = None
+            if result is None:
+                live.remove(ready)
+                continue
+            lo, hi, count, sample, cpu_s = result
+            if agent is None:
+                print(json.dumps({"lo": lo, "hi": hi, "count": count, "cpu_s": cpu_s}), flush=True)
+                continue
+            try:
+                cid = agent.report_work("primes", count, {"lo": lo, "hi": hi, "sample": sample})
+            except OSError:
+                return 0
+            pending[cid] = cpu_s
+            if len(pending) > 4096:  # verdicts that never came: forget the oldest
+                pending.pop(next(iter(pending)))
+    return 0
+
+
+def _stop(procs: list[Any]) -> None:
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    for p in procs:
+        p.join(timeout=5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
