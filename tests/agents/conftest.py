@@ -45,7 +45,9 @@ class Harness:
         self.balance[name] = 100.0
         return env
 
-    def spawn(self, name: str, argv: Sequence[str], register: bool = True) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, argv: Sequence[str], register: bool = True
+    ) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         if register:
             env.update(self.register(name))

@@ -97,7 +97,8 @@ def test_unverifiable_kind_earns_nothing_and_is_not_fraud() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=5), kids, max_size=4),
+    lambda kids: st.lists(kids, max_size=4)
+    | st.dictionaries(st.text(max_size=5), kids, max_size=4),
     max_leaves=20,
 ), st.integers(-(2**70), 2**70))
 def test_never_raises_on_hostile_evidence(junk: object, units: int) -> None:
