@@ -1,1 +1,43 @@
-"""control package (being built)."""
+"""Control: the temperature → reserve-price PID and its per-machine calibration.
+
+The reserve price of one core-second is r = clamp(PID(T − T_set), r_min, r_max)
+(`pid_step`, pure and vectorized over hosts; `PID` is a scalar wrapper). Gains come
+from identifying the machine's plant, busy cores → die temperature, as first order
+plus dead time (`tuning.fit_fopdt`) and applying SIMC (`tuning.simc_gains`); the
+result is stored as a profile (`load_profile`, `save_profile`) bound to the machine
+it was measured on. `default_gains(hw_class)` applies the same procedure to a
+hardware class's model plant when no profile exists. This package reads
+/proc/cpuinfo and the profile file; it writes only the profile.
+"""
+
+from maxwell.control.defaults import default_gains, default_limits
+from maxwell.control.pid import PID, PIDGains, PIDLimits, PIDOutput, PIDState, pid_step
+from maxwell.control.profile import (
+    Machine,
+    Profile,
+    ProfileMismatch,
+    current_machine,
+    default_profile_path,
+    load_profile,
+    resolve_gains,
+    save_profile,
+)
+
+__all__ = [
+    "PID",
+    "Machine",
+    "PIDGains",
+    "PIDLimits",
+    "PIDOutput",
+    "PIDState",
+    "Profile",
+    "ProfileMismatch",
+    "current_machine",
+    "default_gains",
+    "default_limits",
+    "default_profile_path",
+    "load_profile",
+    "pid_step",
+    "resolve_gains",
+    "save_profile",
+]
