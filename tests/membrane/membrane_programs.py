@@ -114,3 +114,37 @@ def wait_file(path: Path, timeout_s: float = 20.0) -> str:
 def exists(pid: int) -> bool:
     """True if /proc still has the pid (alive or zombie)."""
     return os.path.exists(f"/proc/{pid}")
+
+# A supervisor that spawns two agents (each with a double-forked grandchild),
+# optionally freezes them, prints what it made as one JSON line, and waits to be
+# killed. argv: tier, "run"|"frozen", scratch dir.
+SUPERVISOR = """
+import json, os, sys, time
+from pathlib import Path
+from maxwell.membrane import AgentSpec
+from maxwell.membrane._cgroup import CgroupBackend
+from maxwell.membrane._signals import SignalsBackend
+tier, mode, tmp = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+if tier == "signals":
+    b = SignalsBackend()
+elif tier == "cgroup2-freeze":
+    b = CgroupBackend("cgroup2", Path("/sys/fs/cgroup"), allow_no_cpu=True)
+else:
+    b = CgroupBackend(tier, Path("/sys/fs/cgroup"))
+prog = sys.argv[4]
+handles = [b.spawn(AgentSpec(f"a{i}", [sys.executable, "-c", prog, str(tmp / f"gc{i}")]))
+           for i in range(2)]
+grandchildren = []
+for i in range(2):
+    p = tmp / f"gc{i}"
+    while not p.exists():
+        time.sleep(0.01)
+    grandchildren.append(int(p.read_text()))
+if mode == "frozen":
+    for h in handles:
+        h.pause()
+pids = sorted({pid for h in handles for pid in h.pids()} | set(grandchildren))
+dirs = [str(d) for d in getattr(b, "sup_dirs", {}).values()]
+print(json.dumps({"sup": b.supervisor_id, "pids": pids, "dirs": dirs}), flush=True)
+time.sleep(1000)
+"""

@@ -1,0 +1,117 @@
+"""Detection and choice of a tier on fake cgroup mounts (layouts this machine lacks) and here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import CGROUP_ROOT
+from maxwell.membrane import (
+    AgentSpec,
+    MembraneError,
+    available_backends,
+    doctor_checks,
+    select_backend,
+)
+from maxwell.membrane._cgroup import _kernel_at_least, discover
+
+
+def _touch(d: Path, *files: str, text: str = "") -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        (d / f).write_text(text)
+
+
+def fake_hybrid(root: Path) -> Path:
+    _touch(root / "unified", "cgroup.procs")
+    (root / "unified" / "cgroup.controllers").write_text("hugetlb\n")
+    _touch(root / "cpu", "cpu.cfs_quota_us", "cpu.cfs_period_us", "tasks", "cgroup.procs")
+    _touch(root / "cpuacct", "cpuacct.usage", "tasks", "cgroup.procs")
+    _touch(root / "freezer", "tasks", "cgroup.procs")
+    _touch(root / "pids", "tasks", "cgroup.procs")
+    return root
+
+
+def fake_pure_v2(root: Path, controllers: str) -> Path:
+    _touch(root, "cgroup.procs", "cgroup.subtree_control")
+    (root / "cgroup.controllers").write_text(controllers + "\n")
+    return root
+
+
+def test_an_empty_root_offers_only_signals(tmp_path: Path) -> None:
+    avail = available_backends(tmp_path)
+    assert [n for n, a in avail.items() if a.ok] == ["signals"]
+    assert "no cgroup v2 tree" in avail["cgroup2"].reason
+    assert "not mounted" in avail["cgroup1"].reason
+    b = select_backend("auto", tmp_path)
+    try:
+        assert b.name == "signals"
+        assert "not cgroup2" in b.reason  # says why the better tiers were passed over
+    finally:
+        b.close()
+
+
+def test_a_forced_but_missing_tier_is_refused_with_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(MembraneError, match="cgroup1 unavailable: v1"):
+        select_backend("cgroup1", tmp_path)
+    with pytest.raises(MembraneError, match="unknown membrane backend"):
+        select_backend("lxc", tmp_path)
+
+
+def test_a_hybrid_layout_is_recognised(tmp_path: Path) -> None:
+    avail = available_backends(fake_hybrid(tmp_path))
+    assert not avail["cgroup2"].ok and "no cpu controller" in avail["cgroup2"].reason
+    assert avail["hybrid"].ok and "pids" in avail["hybrid"].reason
+    assert avail["cgroup1"].ok
+
+
+def test_a_pure_v2_layout_with_cpu_is_cgroup2(tmp_path: Path) -> None:
+    root = fake_pure_v2(tmp_path, "cpu memory pids")
+    h = discover(root)
+    assert h.v2 == root and h.v1 == {}
+    avail = available_backends(root)
+    assert avail["cgroup2"].ok == _kernel_at_least(5, 2)
+    assert not avail["hybrid"].ok and "pure v2" in avail["hybrid"].reason
+
+
+def test_co_mounted_cpu_and_cpuacct_count_once(tmp_path: Path) -> None:
+    fake_hybrid(tmp_path)
+    both = tmp_path / "cpu,cpuacct"
+    _touch(both, "cpu.cfs_quota_us", "cpuacct.usage", "tasks")
+    for name in ("cpu", "cpuacct"):
+        for f in (tmp_path / name).iterdir():
+            f.unlink()
+        (tmp_path / name).rmdir()
+        (tmp_path / name).symlink_to(both.name)
+    h = discover(tmp_path)
+    assert set(h.v1) >= {"cpu", "cpuacct"}
+    assert len(h.all_paths()) == 4  # unified, cpu,cpuacct (once), freezer, pids
+
+
+def test_this_machine_picks_its_best_tier() -> None:
+    avail = available_backends(CGROUP_ROOT)
+    best = next(n for n in ("cgroup2", "hybrid", "cgroup1", "signals") if avail[n].ok)
+    b = select_backend("auto", CGROUP_ROOT)
+    try:
+        assert b.name == best
+        assert b.reason.startswith("best available")
+    finally:
+        b.close()
+
+
+def test_doctor_names_every_tier_and_the_choice() -> None:
+    checks = {c.check: c for c in doctor_checks(CGROUP_ROOT)}
+    for name in ("cgroup2", "hybrid", "cgroup1", "signals"):
+        assert f"membrane {name}" in checks
+    assert checks["membrane backend"].ok
+    assert checks["membrane backend"].detail.startswith("auto selects ")
+
+
+def test_agent_names_must_be_safe_directory_names() -> None:
+    for bad in ("", "../x", "a/b", ".hidden", "x" * 65):
+        with pytest.raises(ValueError):
+            AgentSpec(bad, ["true"])
+    with pytest.raises(ValueError):
+        AgentSpec("ok", [])
+    AgentSpec("miner-1.a_b", ["true"])
