@@ -1,0 +1,515 @@
+"""The economy's pure core: one tick of price → auction → settlement → decisions.
+
+`step(state, obs, params, rng)` joins the three pure packages: the PID turns the die
+temperature into the reserve price (`maxwell.control`), the GSP auction sells the
+next interval's CPU slots at or above it (`maxwell.market`), and the ledger books
+every credit that moves (`maxwell.ledger`). The live supervisor and a simulator call
+the same function; it does no I/O, reads no clock and draws randomness only from the
+generator passed in (auction tie-breaks), so the same inputs and seed give the same
+outputs.
+
+Money: one credit is abstract, anchored by the energy price. With the defaults
+(`energy_price_per_j` = 0.01) one credit buys 100 J, about ten seconds of one busy
+desktop core; the reserve price moves between 0.05 and 5 credits per core-second.
+Balances are integer micro-credits (1 credit = 10⁶ µcr).
+
+Accounts: one wallet per agent, then `treasury` (collects rent, funds the initial
+grants), `tax_authority` (collects Landauer's tax) and `bounty_pool` (pays bounties
+and sponsors' income, and receives fines so that fraud funds honest work). The sum
+of all accounts never changes; it is checked every step and a difference raises
+`ConservationError`.
+
+Order of settlement within a tick, for what happened over the last interval:
+rewards (bounties for verified units, then sponsored income), fines, Landauer's tax;
+then the price and the auction for the next interval, whose winners prepay their
+rent at ``max(b_(k+1), r)·α_k·Δt`` with Δt the observed tick length. Income comes
+first so an agent that earns its keep is never killed by the order of bookings.
+No charge takes more than the wallet holds: the rest is unpaid and the agent is
+bankrupt, as is one whose wallet a charge empties. Bankruptcy is permanent: the
+agent leaves the economy (its slots are forfeited, its wallet stays at zero, it
+earns and pays nothing more), `kill` asks the supervisor for apoptosis and an
+`Obituary` names the cause (``fines``, ``tax`` or ``rent``: the first bill that
+emptied the wallet) with the balance history. In shadow mode (`enforce=False`,
+policy "cfs") every bill is computed and booked the same way, but every living
+agent runs and nobody is killed. Nothing here looks at an agent's name or kind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from maxwell.control import PIDGains, PIDLimits, PIDState, default_gains, pid_step
+from maxwell.ledger import (
+    UCR_PER_CREDIT,
+    ConservationError,
+    Ledger,
+    Transfer,
+    landauer_tax_ucr,
+    to_ucr,
+)
+from maxwell.market import Allocation, gsp
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+TREASURY = "treasury"
+TAX_AUTHORITY = "tax_authority"
+BOUNTY_POOL = "bounty_pool"
+SYSTEM_ACCOUNTS = (TREASURY, TAX_AUTHORITY, BOUNTY_POOL)
+CAUSES = ("fines", "tax", "rent")
+
+__all__ = [
+    "BOUNTY_POOL",
+    "SYSTEM_ACCOUNTS",
+    "TAX_AUTHORITY",
+    "TREASURY",
+    "ConservationError",
+    "Decisions",
+    "EconomyParams",
+    "EconomyState",
+    "Obituary",
+    "Observation",
+    "PIDTerms",
+    "Transfer",
+    "initial_state",
+    "step",
+]
+
+
+def _default_gains() -> PIDGains:
+    # SIMC gains of the desktop class's model plant; a calibrated machine passes its own.
+    return default_gains("desktop")
+
+
+def _default_limits() -> PIDLimits:
+    return PIDLimits(r_min=0.05, r_max=5.0)
+
+
+@dataclass(frozen=True)
+class EconomyParams:
+    """Everything fixed for a run. Per-agent tuples are in the order of `agents`.
+
+    agents: unique account names (not "treasury", "tax_authority", "bounty_pool").
+    initial_funds: credits granted to each agent from the treasury at the start.
+    slots: K, CPU slots sold per tick; slot_weights: α₁ ≥ … ≥ α_K in cores (None = 1).
+    enforce: False is policy "cfs": the same bills, booked in a shadow ledger, but
+    nobody is paused or killed.
+    setpoint_c, gains, limits: the price controller (reserve in credits per core-second).
+    energy_price_per_j: credits per Joule (converts Landauer's Joules to credits).
+    landauer_lambda: multiplier λ on Landauer's bound (the physical cost alone is
+    ≈ 2.5·10⁻¹¹ J per GiB at 300 K; the default makes one GiB freed at 65 °C cost
+    ≈ 2.8 credits).
+    bounty_per_unit: credits per verified work unit; fine_per_fraud: credits per
+    rejected claim; bounty_pool: credits in the pool at the start.
+    income_per_s: per agent, credits per second a sponsor pays a living agent out of
+    the bounty pool (booked as "grant"); None = nobody.
+    history_ticks: how many end-of-tick balances an obituary carries.
+    """
+
+    agents: tuple[str, ...]
+    initial_funds: tuple[float, ...]
+    slots: int
+    slot_weights: tuple[float, ...] | None = None
+    enforce: bool = True
+    setpoint_c: float = 65.0
+    gains: PIDGains = field(default_factory=_default_gains)
+    limits: PIDLimits = field(default_factory=_default_limits)
+    energy_price_per_j: float = 0.01
+    landauer_lambda: float = 1e13
+    bounty_per_unit: float = 2e-6
+    fine_per_fraud: float = 20.0
+    bounty_pool: float = 1e6
+    income_per_s: tuple[float, ...] | None = None
+    history_ticks: int = 60
+
+    def __post_init__(self) -> None:
+        n = len(self.agents)
+        if len(set(self.agents)) != n:
+            raise ValueError("EconomyParams.agents: names must be unique")
+        clash = set(self.agents) & set(SYSTEM_ACCOUNTS)
+        if clash:
+            raise ValueError(f"EconomyParams.agents: {sorted(clash)} is reserved for the ledger")
+        if len(self.initial_funds) != n:
+            raise ValueError("EconomyParams.initial_funds: one amount per agent")
+        if any(not math.isfinite(f) or f < 0 for f in self.initial_funds):
+            raise ValueError("EconomyParams.initial_funds: amounts must be finite and >= 0")
+        if self.slots < 1:
+            raise ValueError("EconomyParams.slots: need at least one slot")
+        if self.slot_weights is not None:
+            w = self.slot_weights
+            if len(w) != self.slots:
+                raise ValueError("EconomyParams.slot_weights: one weight per slot")
+            if any(not math.isfinite(x) or x <= 0 for x in w) or any(
+                a < b for a, b in itertools.pairwise(w)
+            ):
+                raise ValueError("EconomyParams.slot_weights: positive and non-increasing")
+        if self.income_per_s is not None and (
+            len(self.income_per_s) != n
+            or any(not math.isfinite(x) or x < 0 for x in self.income_per_s)
+        ):
+            raise ValueError("EconomyParams.income_per_s: one finite rate >= 0 per agent")
+        for name in (
+            "setpoint_c",
+            "energy_price_per_j",
+            "landauer_lambda",
+            "bounty_per_unit",
+            "fine_per_fraud",
+            "bounty_pool",
+        ):
+            value = getattr(self, name)
+            if not math.isfinite(value) or (name != "setpoint_c" and value < 0):
+                raise ValueError(f"EconomyParams.{name}: must be finite and >= 0")
+        if self.history_ticks < 1:
+            raise ValueError("EconomyParams.history_ticks: at least 1")
+
+    @property
+    def n_agents(self) -> int:
+        return len(self.agents)
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """Ledger accounts: the agents' wallets, then the system accounts."""
+        return (*self.agents, *SYSTEM_ACCOUNTS)
+
+    @property
+    def weights(self) -> FloatArray:
+        """α as an array (all ones when `slot_weights` is None)."""
+        if self.slot_weights is None:
+            return np.ones(self.slots, dtype=np.float64)
+        return np.asarray(self.slot_weights, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class EconomyState:
+    """The economy between ticks (treat as immutable: `step` never changes it).
+
+    balances_ucr: every account in `EconomyParams.accounts` order (int64 µcr);
+    total_ucr: their sum, fixed at the start. alive: the agent's process was alive at
+    the last observation and has not been killed; bankrupt: out of the economy for
+    good. slots: slot-units held for the current interval. pid, price: controller
+    memory and the current reserve (credits per core-second). history_ucr: (h, n)
+    the last h end-of-tick wallet balances, oldest first. unpaid_ucr: charges
+    never paid, per agent; shortfall_ucr: rewards the pool could not pay.
+    """
+
+    tick: int
+    balances_ucr: IntArray
+    total_ucr: int
+    alive: BoolArray
+    bankrupt: BoolArray
+    slots: IntArray
+    pid: PIDState
+    price: float
+    history_ucr: IntArray
+    unpaid_ucr: IntArray
+    shortfall_ucr: int = 0
+
+    def balance(self, account: str, params: EconomyParams) -> float:
+        """One account's balance in credits."""
+        return int(self.balances_ucr[params.accounts.index(account)]) / UCR_PER_CREDIT
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the supervisor measured over the interval that just ended (arrays per agent).
+
+    t_s: time at the end of the interval; dt_s: its length (also the length the next
+    interval's rent is prepaid for); temp_c: die temperature now; power_w, energy_j:
+    host power and energy of the interval (recorded context, not billed here).
+    alive: the agent's process tree still exists; cpu_s: CPU seconds used;
+    bytes_freed: bytes released (taxed); work_units: verified units (rewarded);
+    frauds: rejected claims (fined); bid_price: credits per core-second;
+    bid_slots: slot-units wanted for the next interval.
+    """
+
+    t_s: float
+    dt_s: float
+    temp_c: float
+    power_w: float
+    energy_j: float
+    alive: BoolArray
+    cpu_s: FloatArray
+    bytes_freed: IntArray
+    work_units: IntArray
+    frauds: IntArray
+    bid_price: FloatArray
+    bid_slots: IntArray
+
+
+class PIDTerms(NamedTuple):
+    """The controller's P, I and D parts behind this tick's price (credits per core-s)."""
+
+    p: float
+    i: float
+    d: float
+
+
+class Obituary(NamedTuple):
+    """Why an agent went bankrupt: cause is "fines", "tax" or "rent" (the first bill
+    that emptied its wallet); balance_history: its last end-of-tick balances in credits,
+    oldest first, ending with the zero; unpaid: credits it could not pay this tick."""
+
+    agent: str
+    cause: str
+    balance_history: tuple[float, ...]
+    tick: int = 0
+    unpaid: float = 0.0
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What the supervisor enforces for the next interval and records for this tick.
+
+    price: reserve (credits per core-second); pid: its P, I, D parts. slots: slot-units
+    won for the next interval; cores: Σ α of those slots (the CPU quota); run: whether
+    the agent runs next interval (every living agent in shadow mode); kill: apoptosis
+    now (never in shadow mode). rent, tax, reward, fine: credits moved this tick per
+    agent (reward = bounties + sponsored income); balances: wallets after the tick;
+    bankrupt: out of the economy. transfers: every ledger movement of the tick;
+    obituaries: agents that went bankrupt this tick. unpaid: credits charged but not
+    paid this tick; shortfall: credits of rewards the pool could not pay this tick.
+    allocation: the auction's full result (ranking and the tie-break draws).
+    """
+
+    tick: int
+    price: float
+    pid: PIDTerms
+    slots: IntArray
+    cores: FloatArray
+    run: BoolArray
+    kill: BoolArray
+    rent: FloatArray
+    tax: FloatArray
+    reward: FloatArray
+    fine: FloatArray
+    balances: FloatArray
+    bankrupt: BoolArray
+    transfers: tuple[Transfer, ...]
+    obituaries: tuple[Obituary, ...]
+    unpaid: FloatArray
+    shortfall: float
+    allocation: Allocation
+
+    @property
+    def pid_p(self) -> float:
+        return self.pid.p
+
+    @property
+    def pid_i(self) -> float:
+        return self.pid.i
+
+    @property
+    def pid_d(self) -> float:
+        return self.pid.d
+
+
+def initial_state(params: EconomyParams) -> tuple[EconomyState, tuple[Transfer, ...]]:
+    """The state before the first tick: the treasury grants each agent its funds
+    (tick 0 transfers, reason "grant"); the pool holds `bounty_pool`."""
+    n = params.n_agents
+    funds = to_ucr(np.asarray(params.initial_funds, dtype=np.float64).reshape(n))
+    balances = np.zeros(n + len(SYSTEM_ACCOUNTS), dtype=np.int64)
+    accounts = params.accounts
+    balances[accounts.index(TREASURY)] = int(funds.sum())
+    balances[accounts.index(BOUNTY_POOL)] = int(to_ucr(params.bounty_pool))
+    ledger = Ledger(accounts, balances)
+    ledger.pay_many(accounts.index(TREASURY), np.arange(n), funds, "grant", 0)
+    ledger.check()
+    start_price = params.limits.r_min
+    state = EconomyState(
+        tick=0,
+        balances_ucr=ledger.balances_ucr,
+        total_ucr=ledger.total_ucr,
+        alive=np.ones(n, dtype=np.bool_),
+        bankrupt=np.zeros(n, dtype=np.bool_),
+        slots=np.zeros(n, dtype=np.int64),
+        pid=PIDState.zeros(1, integral=start_price),
+        price=float(start_price),
+        history_ucr=ledger.balances_ucr[:n].reshape(1, n),
+        unpaid_ucr=np.zeros(n, dtype=np.int64),
+    )
+    return state, ledger.drain()
+
+
+def _per_agent(name: str, x: npt.ArrayLike, n: int, kind: type) -> npt.NDArray[np.generic]:
+    arr = np.asarray(x)
+    if arr.shape != (n,):
+        raise ValueError(f"Observation.{name} has shape {arr.shape}, expected ({n},)")
+    if kind is bool:
+        return arr.astype(np.bool_)
+    if kind is int:
+        if arr.size and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
+            raise ValueError(f"Observation.{name} must hold integers")
+        out = arr.astype(np.int64)
+        if np.any(out < 0):
+            raise ValueError(f"Observation.{name} must be >= 0")
+        return out
+    out_f = arr.astype(np.float64)
+    if not np.all(np.isfinite(out_f)) or np.any(out_f < 0):
+        raise ValueError(f"Observation.{name} must be finite and >= 0")
+    return out_f
+
+
+def step(
+    state: EconomyState, obs: Observation, params: EconomyParams, rng: np.random.Generator
+) -> tuple[EconomyState, Decisions]:
+    """Settle the interval that just ended and decide the next one (see the module doc)."""
+    n = params.n_agents
+    if not (math.isfinite(obs.dt_s) and obs.dt_s > 0):
+        raise ValueError(f"Observation.dt_s must be a positive number of seconds, got {obs.dt_s!r}")
+    if not math.isfinite(obs.temp_c):
+        raise ValueError("Observation.temp_c is not finite: hold the last reading instead")
+    obs_alive = _per_agent("alive", obs.alive, n, bool).astype(np.bool_)
+    bytes_freed = _per_agent("bytes_freed", obs.bytes_freed, n, int).astype(np.int64)
+    work_units = _per_agent("work_units", obs.work_units, n, int).astype(np.int64)
+    frauds = _per_agent("frauds", obs.frauds, n, int).astype(np.int64)
+    bid_price = _per_agent("bid_price", obs.bid_price, n, float).astype(np.float64)
+    bid_slots = _per_agent("bid_slots", obs.bid_slots, n, int).astype(np.int64)
+
+    tick = state.tick + 1
+    accounts = params.accounts
+    ledger = Ledger(accounts, state.balances_ucr)
+    if ledger.total_ucr != state.total_ucr:
+        raise ConservationError(
+            f"state holds {ledger.total_ucr} µcr in total, expected {state.total_ucr} µcr"
+        )
+    treasury = accounts.index(TREASURY)
+    tax_authority = accounts.index(TAX_AUTHORITY)
+    pool = accounts.index(BOUNTY_POOL)
+
+    alive = state.alive & obs_alive
+    member = ~state.bankrupt  # still in the economy (living or not)
+    members = np.flatnonzero(member)
+    zeros_i = np.zeros(n, dtype=np.int64)
+
+    # Rewards first: bounties for verified units, then sponsored income of the living.
+    bounty_want = np.where(member, work_units * int(to_ucr(params.bounty_per_unit)), 0)
+    bounty_paid, bounty_short = ledger.pay_many(
+        pool, members, bounty_want[members], "bounty", tick
+    )
+    reward_ucr = zeros_i.copy()
+    reward_ucr[members] += bounty_paid
+    shortfall_ucr = int(bounty_short.sum())
+    if params.income_per_s is not None:
+        rate = np.asarray(params.income_per_s, dtype=np.float64)
+        income_want = np.where(member & alive, to_ucr(rate * obs.dt_s), 0)
+        income_paid, income_short = ledger.pay_many(
+            pool, members, income_want[members], "grant", tick
+        )
+        reward_ucr[members] += income_paid
+        shortfall_ucr += int(income_short.sum())
+
+    # Bills for the interval, in order; the first one that empties a wallet is the cause.
+    cause = np.full(n, "", dtype=object)
+    unpaid = zeros_i.copy()
+
+    def bill(want: IntArray, dst: int, reason: str, label: str) -> IntArray:
+        # A wallet emptied by an earlier bill still owes this one (recorded as unpaid).
+        active = members
+        paid_a, unpaid_a = ledger.charge_many(active, dst, want[active], reason, tick)
+        paid = zeros_i.copy()
+        paid[active] = paid_a
+        unpaid[active] += unpaid_a
+        after = ledger.balances_ucr[:n]
+        emptied = np.zeros(n, dtype=np.bool_)
+        emptied[active] = (want[active] > 0) & (after[active] == 0)
+        cause[emptied & (cause == "")] = label
+        return paid
+
+    fine_want = frauds * int(to_ucr(params.fine_per_fraud))
+    fine_ucr = bill(fine_want, pool, "fine", "fines")
+    tax_want = landauer_tax_ucr(
+        bytes_freed, obs.temp_c, params.energy_price_per_j, params.landauer_lambda
+    )
+    tax_ucr = bill(tax_want, tax_authority, "landauer_tax", "tax")
+
+    # Price for the next interval, then the auction among solvent living agents.
+    pid_state, pid_out = pid_step(
+        params.gains, params.limits, params.setpoint_c, state.pid, np.array([obs.temp_c]), obs.dt_s
+    )
+    price = float(pid_out.u[0])
+    bidders = member & alive & (cause == "")
+    alloc = gsp(
+        bid_price,
+        np.where(bidders, bid_slots, 0),
+        price,
+        params.weights,
+        rng,
+        dt_s=obs.dt_s,
+    )
+    rent_want = np.where(alloc.slots > 0, to_ucr(alloc.payment), 0).astype(np.int64)
+    rent_ucr = bill(rent_want, treasury, "rent", "rent")
+
+    newly_bankrupt = cause != ""
+    bankrupt = state.bankrupt | newly_bankrupt
+    # A bankrupt winner forfeits its slots (and what it paid): nobody runs on credit.
+    slots = np.where(bankrupt | ~alive, 0, alloc.slots).astype(np.int64)
+    cores = np.where(slots > 0, alloc.cores, 0.0)
+    if params.enforce:
+        kill = newly_bankrupt & alive
+        run = alive & ~bankrupt & (slots > 0)
+        alive_next = alive & ~newly_bankrupt
+    else:
+        kill = np.zeros(n, dtype=np.bool_)
+        run = alive.copy()
+        alive_next = alive
+
+    ledger.check()
+    balances_ucr = ledger.balances_ucr
+    wallets = balances_ucr[:n]
+    history = np.vstack([state.history_ucr, wallets.reshape(1, n)])[-params.history_ticks :]
+    obituaries = tuple(
+        Obituary(
+            agent=params.agents[i],
+            cause=str(cause[i]),
+            balance_history=tuple(float(x) / UCR_PER_CREDIT for x in history[:, i]),
+            tick=tick,
+            unpaid=float(unpaid[i]) / UCR_PER_CREDIT,
+        )
+        for i in np.flatnonzero(newly_bankrupt)
+    )
+    new_state = EconomyState(
+        tick=tick,
+        balances_ucr=balances_ucr,
+        total_ucr=state.total_ucr,
+        alive=alive_next,
+        bankrupt=bankrupt,
+        slots=slots,
+        pid=pid_state,
+        price=price,
+        history_ucr=history,
+        unpaid_ucr=state.unpaid_ucr + unpaid,
+        shortfall_ucr=state.shortfall_ucr + shortfall_ucr,
+    )
+
+    def credits(x: IntArray) -> FloatArray:
+        return np.asarray(x, dtype=np.float64) / UCR_PER_CREDIT
+
+    decisions = Decisions(
+        tick=tick,
+        price=price,
+        pid=PIDTerms(float(pid_out.p[0]), float(pid_out.i[0]), float(pid_out.d[0])),
+        slots=slots,
+        cores=cores.astype(np.float64),
+        run=run,
+        kill=kill,
+        rent=credits(rent_ucr),
+        tax=credits(tax_ucr),
+        reward=credits(reward_ucr),
+        fine=credits(fine_ucr),
+        balances=credits(wallets),
+        bankrupt=bankrupt,
+        transfers=ledger.drain(),
+        obituaries=obituaries,
+        unpaid=credits(unpaid),
+        shortfall=shortfall_ucr / UCR_PER_CREDIT,
+        allocation=alloc,
+    )
+    return new_state, decisions
