@@ -61,7 +61,7 @@ def register(commands: Commands) -> None:
     )
     b.add_argument("--duration", type=float, default=300.0, metavar="S", help="seconds (300)")
     b.add_argument(
-        "--out", metavar="DIR", default=None, help="run directory (default: runs/baseline-STAMP)"
+        "--out", metavar="DIR", default=None, help="run directory (default: runs/STAMP-baseline)"
     )
     b.add_argument("--config", metavar="FILE", default=None, help="experiment TOML (default: demo)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
@@ -175,9 +175,18 @@ def _baseline(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot use --config {args.config}: {err}") from err
     else:
         cfg = config_mod.default_config()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out) if args.out else Path("runs") / f"baseline-{stamp}"
-    result: dict[str, Any] = run_once(cfg, policy="cfs", duration_s=args.duration, out_dir=out)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("runs") / f"{stamp}-baseline"
+    if (out / "run.db").exists():
+        raise UsageError(f"{out}/run.db exists: choose another --out directory")
+    result: dict[str, Any] = run_once(
+        cfg,
+        policy="cfs",
+        duration_s=args.duration,
+        out_dir=out,
+        progress=not args.json,
+        label="baseline: Linux CFS schedules",
+    )
     db = Path(result.get("db") or out)
     data = load_run(db)
     s = data.summary

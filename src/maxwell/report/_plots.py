@@ -151,7 +151,8 @@ def plot_cpu_share(runs: Sequence[RunData]) -> Figure:
         enforced = s.policy != "cfs"
         for name, series in run.agents.items():
             t, cores = _rate(series.t_s, series.cpu_s)
-            (line,) = ax.plot(t, cores, label=f"{name} used")
+            # the rate holds over the interval that ends at each tick
+            (line,) = ax.step(t, cores, where="pre", label=f"{name} used")
             alloc = "auction" if enforced else "shadow auction, not enforced"
             ax.step(
                 series.t_s,
