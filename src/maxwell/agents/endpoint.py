@@ -54,7 +54,7 @@ class _Conn:
 
     __slots__ = (
         "agent", "claims", "closing", "discarding", "inbuf", "outbuf", "peer_pid", "polls",
-        "sock", "strikes",
+        "sock", "strikes", "write_dead",
     )
 
     def __init__(self, sock: socket.socket) -> None:
@@ -65,6 +65,9 @@ class _Conn:
         self.strikes = 0  # before hello; after it, strikes are counted per agent
         self.discarding = False  # skipping the rest of an oversize line
         self.closing = False
+        # The peer stopped reading (EPIPE): drop replies, but still read what it sent
+        # before hanging up (its last work claims).
+        self.write_dead = False
         self.polls = 0
         self.claims = 0  # work claims accepted in the current poll
         self.peer_pid = _peer_pid(sock)
@@ -132,7 +135,7 @@ class Endpoint:
         # Counters for the run record and the benchmarks; never used for decisions.
         self.stats: dict[str, int] = {
             "connections": 0, "refused": 0, "lines": 0, "bytes_in": 0, "strikes": 0,
-            "dropped_out": 0, "claims_over_limit": 0,
+            "dropped_out": 0, "claims_over_limit": 0, "evicted": 0,
         }
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -150,7 +153,7 @@ class Endpoint:
                 p.unlink()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(os.fspath(self.path))
-        self._listener.listen(128)
+        self._listener.listen(512)
         self._listener.setblocking(False)
         if self.link is not None:
             self.link.symlink_to(self.path)
@@ -269,7 +272,9 @@ class Endpoint:
     # ---- internals ------------------------------------------------------------------
 
     def _accept(self) -> None:
-        for _ in range(self.max_connections):
+        # Drain the whole backlog (bounded) so a real agent queued behind a flood of
+        # anonymous connections gets in this poll rather than after many.
+        for _ in range(1024):
             try:
                 sock, _addr = self._listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -277,10 +282,18 @@ class Endpoint:
             except OSError:  # EMFILE and friends: try again next poll
                 return
             if len(self._conns) >= self.max_connections:
-                self.stats["refused"] += 1
+                # Make room by dropping the oldest connection that has not proved who
+                # it is, so a flood of anonymous sockets cannot lock real agents out.
+                anon = next((c for c in self._conns if c.agent is None and not c.closing), None)
+                if anon is None:
+                    self.stats["refused"] += 1
+                    with contextlib.suppress(OSError):
+                        sock.close()
+                    continue
+                self.stats["evicted"] += 1
+                self._conns.remove(anon)
                 with contextlib.suppress(OSError):
-                    sock.close()
-                continue
+                    anon.sock.close()
             sock.setblocking(False)
             self._conns.append(_Conn(sock))
             self.stats["connections"] += 1
@@ -452,6 +465,8 @@ class Endpoint:
             conn.closing = True
 
     def _reply(self, conn: _Conn, msg: Mapping[str, Any]) -> None:
+        if conn.write_dead:
+            return
         data = encode(msg)
         if len(conn.outbuf) + len(data) > self.out_buffer_bytes:
             self.stats["dropped_out"] += 1
@@ -476,7 +491,7 @@ class Endpoint:
                 return
             except OSError:
                 conn.outbuf.clear()
-                conn.closing = True
+                conn.write_dead = True
                 return
             del conn.outbuf[:n]
 
