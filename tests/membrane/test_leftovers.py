@@ -103,3 +103,24 @@ def test_cleanup_with_nothing_stale_is_a_no_op(tmp_path: Path) -> None:
     report = cleanup_stale(tmp_path)  # an empty cgroup root
     assert report.removed_cgroups == [] and report.errors == []
     assert os.getpid() not in report.killed_pids
+
+
+def test_the_next_start_cleans_a_dead_supervisors_cgroups() -> None:
+    dead = subprocess.Popen([PY, "-c", "pass"])
+    dead.wait()
+    sup_id = f"{dead.pid}-deadbeef"
+    v2 = CGROUP_ROOT / "unified" / "maxwell"
+    if not (CGROUP_ROOT / "unified" / "cgroup.controllers").exists():
+        pytest.skip("needs the hybrid layout's v2 tree at /sys/fs/cgroup/unified")
+    v2.mkdir(exist_ok=True)
+    (v2 / sup_id / "agent").mkdir(parents=True)
+    (v2 / sup_id / "agent" / "cgroup.freeze").write_text("1")  # left frozen
+    from maxwell.membrane import select_backend
+
+    backend = select_backend("signals", CGROUP_ROOT)
+    try:
+        assert backend.cleanup_report is not None
+        assert sup_id in backend.cleanup_report.removed_supervisors
+        assert not (v2 / sup_id).exists()
+    finally:
+        backend.close()

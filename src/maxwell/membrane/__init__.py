@@ -18,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from maxwell.availability import Availability, Check
@@ -63,11 +64,22 @@ def _make(name: str, cgroup_root: Path) -> Backend:
     return _cgroup.CgroupBackend(name, cgroup_root)
 
 
-def select_backend(prefer: str = "auto", cgroup_root: Path = DEFAULT_CGROUP_ROOT) -> Backend:
+def select_backend(
+    prefer: str = "auto", cgroup_root: Path = DEFAULT_CGROUP_ROOT, *, clean_first: bool = True
+) -> Backend:
     """The best available tier (`prefer="auto"`) or the one named; `.reason` explains.
 
+    With `clean_first` (the default) leftovers of dead supervisors are cleaned
+    first (`cleanup_stale`); the report is kept as `backend.cleanup_report`.
     Raises MembraneError if a named tier is unknown or unavailable here.
     """
+    report = cleanup_stale(cgroup_root) if clean_first else None
+    backend = _select(prefer, cgroup_root)
+    backend.cleanup_report = report
+    return backend
+
+
+def _select(prefer: str, cgroup_root: Path) -> Backend:
     avail = available_backends(cgroup_root)
     if prefer != "auto":
         if prefer not in avail:
@@ -95,6 +107,20 @@ def select_backend(prefer: str = "auto", cgroup_root: Path = DEFAULT_CGROUP_ROOT
     raise MembraneError("no membrane backend usable: " + "; ".join(skipped))
 
 
+def _priority_check() -> Check:
+    import resource
+
+    rtprio = resource.getrlimit(resource.RLIMIT_RTPRIO)[0]
+    if os.geteuid() == 0 or rtprio == resource.RLIM_INFINITY or rtprio > 0:
+        return Check("membrane priority", True, "SCHED_FIFO permitted for the pause path")
+    return Check(
+        "membrane priority",
+        False,
+        "SCHED_FIFO not permitted (pause tails will be longer under load); "
+        "run as root or raise RLIMIT_RTPRIO (limits.conf rtprio)",
+    )
+
+
 def doctor_checks(cgroup_root: Path = DEFAULT_CGROUP_ROOT) -> list[Check]:
     """`maxwell doctor` lines: each tier, the one `auto` would pick, stale leftovers."""
     from maxwell.membrane import _cgroup
@@ -112,6 +138,7 @@ def doctor_checks(cgroup_root: Path = DEFAULT_CGROUP_ROOT) -> list[Check]:
             from maxwell.membrane._cleanup import _supervisor_alive
 
             stale += [d.name for d in top.iterdir() if d.is_dir() and not _supervisor_alive(d.name)]
+    checks.append(_priority_check())
     checks.append(
         Check(
             "membrane leftovers",

@@ -12,7 +12,7 @@ import subprocess
 from abc import ABC, abstractmethod
 
 from maxwell.membrane import _proc
-from maxwell.membrane._types import AgentSpec, MembraneError, Usage
+from maxwell.membrane._types import AgentSpec, CleanupReport, MembraneError, Usage
 
 
 class Handle(ABC):
@@ -82,6 +82,7 @@ class Backend(ABC):
 
     def __init__(self, *, subreaper: bool = True) -> None:
         self.supervisor_id = _proc.new_supervisor_id()
+        self.cleanup_report: CleanupReport | None = None
         self.handles: dict[str, Handle] = {}
         self._closed = False
         # Orphaned grandchildren then reparent to us instead of pid 1, so they

@@ -31,8 +31,9 @@ CFS_QUOTA_MIN_US = 1_000  # the kernel refuses smaller quotas
 # confirmed v2 freezes in ~44 µs p50 here, while poll() had a 12.9 ms tail),
 # then alternate short sleeps with checks. The sleeps matter: a task only
 # freezes once it runs, and if it is queued on the CPU a (raised-priority)
-# spinning supervisor holds, spinning longer would only delay it.
-SPIN_S = 0.0002
+# spinning supervisor holds, spinning longer would only delay it. 50 µs covers
+# an agent running on another CPU (IPI, trap: ~20-40 µs here).
+SPIN_S = 0.00005
 NAP_S = 0.00005
 FREEZE_TIMEOUT_S = 2.0
 V1_FREEZING_RETRY_S = 0.05  # a FREEZING that lasts this long is thawed and retried

@@ -174,6 +174,10 @@ def spawn(spec: AgentSpec, tag: str, procs_files: Sequence[Path]) -> subprocess.
         # would ever send the death signal, so die now.
         if os.getppid() != parent:
             os._exit(125)
+        # A real-time supervisor set up without SCHED_RESET_ON_FORK (e.g. by
+        # chrt) would make the cgroup write fail under RT group scheduling.
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
         me = str(os.getpid()).encode()
         for path in encoded:
             fd = os.open(path, os.O_WRONLY)

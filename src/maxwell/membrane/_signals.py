@@ -24,7 +24,7 @@ from maxwell.membrane import _proc
 from maxwell.membrane._base import Backend, Handle
 from maxwell.membrane._types import AgentSpec, MembraneError, Usage
 
-SPIN_S = 0.0002  # then nap, so a stopping task queued on our CPU can run (see _cgroup)
+SPIN_S = 0.00005  # then nap, so a stopping task queued on our CPU can run (see _cgroup)
 NAP_S = 0.00005
 STOP_TIMEOUT_S = 2.0
 KILL_TIMEOUT_S = 5.0
@@ -47,6 +47,7 @@ class SignalsHandle(Handle):
         self.unenforced = tuple(unenforced)
         self._members: dict[int, _proc.ProcStat] = {}  # pid -> last stat seen
         self._departed_cpu_ticks = 0
+        self._gone = False
         self._cpu_s = 0.0
         self._last_scan = self._scan()
 
@@ -121,15 +122,19 @@ class SignalsHandle(Handle):
         self.requested_cores = cores
 
     def pids(self) -> list[int]:
-        if self._killed:
+        if self._killed or self._gone:
             return []
         before = set(self._members)
         self._last_scan = self._scan()
         _proc.reap(before.difference(self._members, {self.pid}))
+        if not self._members and self._proc.poll() is not None:
+            # The whole tree is gone; from now on the leader's pid (and so its
+            # group and session ids) may be reused by strangers: stop looking.
+            self._gone = True
         return sorted(self._members)
 
     def usage(self) -> Usage:
-        if self._killed:
+        if self._killed or self._gone:
             return Usage(self._cpu_s, 0, 0)
         self.pids()
         ticks = self._departed_cpu_ticks + sum(
@@ -141,12 +146,15 @@ class SignalsHandle(Handle):
 
     def alive(self) -> bool:
         self._proc.poll()
-        if self._killed:
+        if self._killed or self._gone:
             return False
         return bool(self.pids())
 
     def kill(self) -> None:
         if self._killed:
+            return
+        if self._gone:
+            self._killed = True
             return
         self.usage()
         killed: set[int] = set()
