@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -107,3 +112,57 @@ def test_own_registry_not_the_global_one() -> None:
 )
 def test_source_word(given: str, word: str) -> None:
     assert source_word(given) == word
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _try_scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+    try:
+        return _scrape(url)
+    except (urllib.error.URLError, ConnectionError):
+        return None  # not serving yet
+
+
+@pytest.mark.slow
+def test_scrape_a_live_run(tmp_path: Path) -> None:
+    """`maxwell run --prometheus-port` serves /metrics while the agents run."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "maxwell.cli", "run", "--policy", "maxwell"]
+    argv += ["--duration", "8", "--out", str(out), "--prometheus-port", str(port), "--json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = None
+    try:
+        # Poll the live process until it has published a tick with every agent (or ends).
+        while proc.poll() is None:
+            m = _try_scrape(url)
+            if m is not None and any(k[0] == "maxwell_agent_cpu_seconds_total" for k in m):
+                seen = m
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.2)
+        stdout, stderr = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert seen is not None, "no scrape succeeded while the run was live"
+    assert json.loads(stdout)["policy"] == "maxwell"
+    with RunReader(out) as reader:
+        run = reader.run()
+        ticks = reader.ticks()
+        agents = set(reader.agents())
+    es = (("source", "measured" if run.energy_measured else "modelled"),)
+    energy = seen[("maxwell_node_energy_joules_total", es)]
+    # what was served is exactly one of the ticks the run recorded
+    tick = next(t for t in ticks if t.energy_j == energy)
+    assert seen[("maxwell_reserve_price", ())] == tick.price
+    assert seen[("maxwell_node_power_watts", es)] == tick.power_w
+    served = {dict(lbl)["agent"] for name, lbl in seen if name == "maxwell_agent_balance_credits"}
+    assert served == agents

@@ -8,6 +8,7 @@ label, and the Landauer multiplier λ is stated, as the design requires.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +28,14 @@ def _ratio(a: float | int | None, b: float | int | None) -> str:
     if a is None or b is None or b == 0:
         return "—"
     return f"{a / b:.3g}×"
+
+
+def _rel(path: Path, start: Path) -> str:
+    """A path as seen from the report's directory, so the report can be moved with its runs."""
+    try:
+        return os.path.relpath(path.resolve(), start.resolve())
+    except ValueError:  # another drive (Windows): keep it absolute
+        return str(path)
 
 
 def baseline_index(runs: Sequence[RunSummary]) -> int:
@@ -135,12 +144,13 @@ def render(
     measured_all = all(r.energy_measured and r.temp_measured for r in runs)
     if not measured_all:
         lines += [
-            "> **Measured or modelled.** Where a run says *modelled*, this machine exposes no "
-            "energy counter or thermometer (no RAPL, MSR, hwmon or thermal zone): power and "
-            "temperature come from Maxwell's virtual plant (power = P_idle + P_core × busy cores "
-            "from /proc/stat, a two-node RC thermal model) driven by the real CPU use of the real "
-            "agents. CPU time, verified work, memory freed and the ledger are measured either way; "
-            "the Joules are a model's, so compare runs with each other, not with a wattmeter.",
+            "> **Measured or modelled.** Where a run says *modelled*, the machine that recorded "
+            "it exposed no energy counter or thermometer (no RAPL, MSR, hwmon or thermal zone): "
+            "power and temperature come from Maxwell's virtual plant (power = P_idle + "
+            "P_core × busy cores from /proc/stat, a two-node RC thermal model) driven by the real "
+            "CPU use of the real agents. CPU time, verified work, memory freed and the ledger "
+            "are measured either way; the Joules are a model's, so compare runs with each other, "
+            "not with a wattmeter.",
             "",
         ]
     lines += ["## Runs", ""]
@@ -161,7 +171,7 @@ def render(
                 fmt(r.setpoint_c),
                 f"{r.landauer_lambda:.3g}",
                 str(gains_src) or "—",
-                f"`{r.db}`",
+                f"`{_rel(r.db, out_dir)}`",
             ]
         )
     lines += _table(
