@@ -71,7 +71,10 @@ for _ in range(int(sys.argv[2])):
         pass
 open(sys.argv[1] + ".tmp", "w").write(str(ok))
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-time.sleep(1000)
+try:
+    time.sleep(1000)
+finally:
+    b.close()
 """
 
 # Touches argv[1] MiB of memory, then sleeps.
@@ -80,7 +83,10 @@ import sys, time
 b = bytearray(int(sys.argv[1]) * 1024 * 1024)
 for i in range(0, len(b), 4096):
     b[i] = 1
-time.sleep(1000)
+try:
+    time.sleep(1000)
+finally:
+    b.close()
 """
 
 
@@ -117,9 +123,10 @@ def exists(pid: int) -> bool:
 
 # A supervisor that spawns two agents (each with a double-forked grandchild),
 # optionally freezes them, prints what it made as one JSON line, and waits to be
-# killed. argv: tier, "run"|"frozen", scratch dir.
+# killed. argv: tier, "run"|"frozen"|"sigterm", scratch dir, agent program.
+# "sigterm": the usual supervisor pattern, SIGTERM -> SystemExit -> close().
 SUPERVISOR = """
-import json, os, sys, time
+import json, os, signal, sys, time
 from pathlib import Path
 from maxwell.membrane import AgentSpec
 from maxwell.membrane._cgroup import CgroupBackend
@@ -140,11 +147,16 @@ for i in range(2):
     while not p.exists():
         time.sleep(0.01)
     grandchildren.append(int(p.read_text()))
-if mode == "frozen":
+if mode in ("frozen", "sigterm"):
     for h in handles:
         h.pause()
+if mode == "sigterm":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 pids = sorted({pid for h in handles for pid in h.pids()} | set(grandchildren))
 dirs = [str(d) for d in getattr(b, "sup_dirs", {}).values()]
 print(json.dumps({"sup": b.supervisor_id, "pids": pids, "dirs": dirs}), flush=True)
-time.sleep(1000)
+try:
+    time.sleep(1000)
+finally:
+    b.close()
 """

@@ -124,3 +124,15 @@ def test_the_next_start_cleans_a_dead_supervisors_cgroups() -> None:
         assert not (v2 / sup_id).exists()
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_sigterm_to_a_supervisor_closes_everything_without_cleanup(
+    tier: str, tmp_path: Path
+) -> None:
+    sup, made = _start_supervisor(tier, "sigterm", tmp_path)
+    sup.send_signal(signal.SIGTERM)
+    assert sup.wait(timeout=60) == 143
+    assert [p for p in made["pids"] if pid_alive(p)] == []
+    for d in made["dirs"]:
+        assert not Path(d).exists()
