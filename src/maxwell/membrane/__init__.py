@@ -14,6 +14,28 @@ Usage::
         h.pause(); h.resume(); h.set_cpu(0.5); h.usage()
     finally:
         backend.close()                   # kills every tree, thaws, reaps, rmdirs
+
+What each tier guarantees:
+
+- cgroup tiers: the agent's whole tree (forks, double-forks, setsid) is one
+  cgroup, placed there by the child itself before exec (see `_proc`). Pause is
+  `cgroup.freeze` confirmed by `frozen 1` (v2) or freezer.state FROZEN (v1,
+  with thaw-and-retry when FREEZING sticks); kill is `cgroup.kill` (v2) or
+  freeze, SIGKILL every member, thaw (v1); usage from cpu.stat / cpuacct (CPU
+  of exited children included). pids and memory limits where the controller is
+  there (`Handle.unenforced` names any that is not). An agent running as root
+  can still move itself out of its cgroup: containment, not a sandbox.
+- signals: see `_signals` for what it cannot guarantee (no quota, no limits,
+  best-effort tree).
+- Every tier: agents get PR_SET_PDEATHSIG=SIGKILL, their own session, and the
+  MAXWELL_MEMBRANE=<supervisor-id>/<agent> environment tag; the backend makes
+  the supervisor a child subreaper so orphaned descendants are reaped by it;
+  `close()` runs at interpreter exit too (atexit), so SystemExit from a SIGTERM
+  handler, exceptions and Ctrl-C all clean up. After a SIGKILLed supervisor,
+  `cleanup_stale` (run by `select_backend` and `maxwell cleanup`) kills and
+  removes what it left, and never touches a live supervisor's agents.
+
+A Handle is not thread-safe: pause/resume/kill one agent from one thread.
 """
 
 from __future__ import annotations
