@@ -1,0 +1,100 @@
+"""The price-of-anarchy experiment: equilibria found are equilibria, ratios respect bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from maxwell.market import gsp
+from maxwell.market.poa import (
+    BOUNDS,
+    hedge_welfare,
+    optimal_welfare_batch,
+    random_instances,
+    run_poa,
+    worst_pure_nash,
+)
+
+
+@pytest.fixture(scope="module")
+def small_run():  # type: ignore[no-untyped-def]
+    return run_poa(instances=60, slots=3, seed=3, rounds=80)
+
+
+def test_ratios_respect_the_proven_bounds(small_run) -> None:  # type: ignore[no-untyped-def]
+    r = small_run.ratios
+    assert np.all(np.isfinite(r))
+    assert np.all(r >= 1.0 - 1e-9)
+    assert r.max() <= BOUNDS["pure_nash_upper_caragiannis_2011"]
+    assert np.all(small_run.equilibria >= 1)  # the efficient equilibrium always exists
+    lr = small_run.learning_ratios
+    assert np.all(lr >= 1.0 - 1e-9)
+    assert lr.max() <= BOUNDS["coarse_correlated_upper_caragiannis_2011"]
+    s = small_run.summary()
+    assert set(s) >= {"instances", "max_ratio", "p50_ratio", "p99_ratio",
+                      "learning_max_ratio", "method"}
+    assert s["instances"] == 60 and s["within_proven_bound"] is True
+
+
+def test_worst_equilibria_admit_no_profitable_deviation(small_run) -> None:  # type: ignore[no-untyped-def]
+    """Check every equilibrium found against the real auction, independently of the LP."""
+    rng = np.random.default_rng(0)
+    k = small_run.slots
+    checked_inefficient = 0
+    for v, alpha, bids, order in zip(small_run.values, small_run.weights,
+                                     small_run.worst_bids, small_run.worst_order, strict=True):
+        assert np.all(bids <= v + 1e-9) and np.all(bids >= -1e-9)  # no overbidding
+        ranked = bids[order]
+        assert np.all(np.diff(ranked) <= 1e-9)
+        baseline = np.zeros(v.size)
+        for pos in range(k):
+            nxt = ranked[pos + 1] if pos + 1 < ranked.size else 0.0
+            baseline[order[pos]] = alpha[pos] * (v[order[pos]] - nxt)
+        assert np.all(baseline >= -1e-9)
+        q = np.ones(v.size, dtype=np.int64)
+        for i in range(v.size):
+            others = np.delete(bids, i)
+            for x in {0.0, *np.maximum(others - 1e-7, 0.0), *(others + 1e-7)}:
+                dev = bids.copy()
+                dev[i] = x
+                a = gsp(dev, q, 0.0, alpha, rng)
+                u = v[i] * a.cores[i] - a.payment[i]
+                assert u <= baseline[i] + 1e-6
+        w = float(np.dot(alpha, v[order[:k]]))
+        if w < optimal_welfare_batch(v[None], alpha[None])[0] - 1e-9:
+            checked_inefficient += 1
+    assert checked_inefficient > 0  # the check covered bad equilibria, not only efficient ones
+
+
+def test_one_slot_equilibria_are_efficient() -> None:
+    # Without overbidding a loser with a higher value would always outbid the winner.
+    r = run_poa(instances=40, slots=1, seed=1, rounds=20)
+    assert np.allclose(r.ratios, 1.0)
+
+
+def test_same_seed_same_result() -> None:
+    a = run_poa(instances=10, slots=2, seed=9, rounds=20).summary()
+    b = run_poa(instances=10, slots=2, seed=9, rounds=20).summary()
+    c = run_poa(instances=10, slots=2, seed=10, rounds=20).summary()
+    assert a == b
+    assert a != c
+
+
+def test_hedge_welfare_never_beats_optimum() -> None:
+    rng = np.random.default_rng(4)
+    v, w = random_instances(rng, 30, 5, 2)
+    learned = hedge_welfare(v, w, rng, rounds=50, grid=11)
+    assert np.all(learned <= optimal_welfare_batch(v, w) + 1e-12)
+    assert np.all(learned >= 0)
+
+
+def test_enumeration_is_bounded() -> None:
+    v, w = random_instances(np.random.default_rng(0), 1, 10, 6)
+    with pytest.raises(ValueError, match="too many"):
+        worst_pure_nash(v, w)
+
+
+@pytest.mark.parametrize("kw", [{"instances": 0}, {"slots": 0}, {"agents": 1}, {"grid": 1}])
+def test_bad_arguments(kw: dict) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValueError):
+        run_poa(**kw)
