@@ -1,20 +1,25 @@
 """`maxwell bench memtrace`: exactness and cost per traced call of the memory tracer.
 
-A workload child (in a v2 cgroup of its own when we may make one, so the
-eBPF program runs its production path) does N mmap+munmap and N
+A workload child (bench_child.c compiled on the spot when a C compiler is
+present, else the Python workload; in a v2 cgroup of its own when we may make
+one, so the eBPF program runs its production path) does N mmap+munmap and N
 madvise(MADV_DONTNEED) of known sizes, some not page multiples, timed with
 no tracer loaded and with the tracer attached, alternately, several times.
-The overhead per traced call is the median over runs of the time difference
+The overhead per event is the median over runs of the CPU-time difference
 divided by 2N; the cost added to other syscalls is measured the same way
-with getppid(). Touches a temporary cgroup and the BPF syscall.
+with getppid(), and `overhead_ns_per_traced_call` removes from the former the
+share of the untraced mmap in each iteration. Touches a temporary cgroup and the BPF syscall.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from maxwell.memtrace import _cgroup
@@ -33,12 +38,30 @@ def expected_bench_bytes(n: int, sizes: tuple[int, ...] = BENCH_SIZES) -> int:
     return sum(2 * page_round(sizes[i % len(sizes)]) for i in range(n))
 
 
-class Workload:
-    """A running `maxwell.memtrace._workload` child, driven line by line."""
+CHILD_SOURCE = Path(__file__).resolve().parent / "bench_child.c"
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+
+def build_c_child(directory: Path) -> Path | None:
+    """Compile bench_child.c into `directory` with cc/clang; None if no compiler works."""
+    for cc in ("cc", "clang", "gcc"):
+        exe = shutil.which(cc)
+        if exe is None:
+            continue
+        out = directory / "bench_child"
+        done = subprocess.run(
+            [exe, "-O2", "-o", str(out), str(CHILD_SOURCE)], capture_output=True, timeout=60
+        )
+        if done.returncode == 0:
+            return out
+    return None
+
+
+class Workload:
+    """A running workload child (`maxwell.memtrace._workload`, or a given argv), line by line."""
+
+    def __init__(self, argv: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "maxwell.memtrace._workload"],
+            argv or [sys.executable, "-m", "maxwell.memtrace._workload"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -80,6 +103,13 @@ class Workload:
                 f.close()
 
 
+def _iqr(xs: list[float]) -> list[float]:
+    if len(xs) < 2:
+        return [round(xs[0], 1)] * 2 if xs else []
+    q = statistics.quantiles(xs, n=4)
+    return [round(q[0], 1), round(q[2], 1)]
+
+
 def run(
     events: int = 20000, runs: int = 9, prefer: str = "auto", design: str = "auto"
 ) -> dict[str, Any]:
@@ -93,11 +123,14 @@ def run(
     n = max(1, events // 2)
     sizes = " ".join(str(s) for s in BENCH_SIZES)
     expected = expected_bench_bytes(n)
+    tmp = tempfile.TemporaryDirectory(prefix="maxwell-bench-")
+    child = build_c_child(Path(tmp.name))
     cgroups = _cgroup.TempCgroups() if os.geteuid() == 0 and _cgroup.v2_available() else None
-    work = Workload()
+    work = Workload([str(child)] if child is not None else None)
     tracer = None
     overhead_ns: list[float] = []
     other_ns: list[float] = []
+    traced_ns: list[float] = []
     counted: list[int] = []
     try:
         cg_id = None
@@ -126,6 +159,8 @@ def run(
                     counted.append(-got)  # a detached tracer must count nothing
             overhead_ns.append((t[True][0] - t[False][0]) / (2 * n))
             other_ns.append((t[True][1] - t[False][1]) / n)
+            # Each iteration also makes one untraced call (mmap), taxed like any syscall.
+            traced_ns.append(((t[True][0] - t[False][0]) / n - other_ns[-1]) / 2)
         backend, label, reason = tracer.source, tracer.label, tracer.reason
         tracer_design = ebpf.design if ebpf is not None else None
     finally:
@@ -134,6 +169,7 @@ def run(
         work.close()
         if cgroups is not None:
             cgroups.close()
+        tmp.cleanup()
     return {
         "backend": backend,
         "events": 2 * n,
@@ -142,9 +178,12 @@ def run(
         "exact": all(c == expected for c in counted),
         "overhead_ns_per_event": round(statistics.median(overhead_ns), 1),
         "overhead_ns_per_event_runs": [round(x, 1) for x in overhead_ns],
+        "overhead_ns_per_event_iqr": _iqr(overhead_ns),
+        "overhead_ns_per_traced_call": round(statistics.median(traced_ns), 1),
         "overhead_ns_per_other_syscall": round(statistics.median(other_ns), 1),
         "runs": runs,
         "keyed_by": "cgroup" if cgroups is not None else "pid",
+        "workload": "c" if child is not None else "python",
         "design": tracer_design,
         "label": label,
         "reason": reason,

@@ -68,9 +68,13 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"expected bytes    {result['expected_bytes']}")
     print(f"counted bytes     {result['counted_bytes']} (median of {result['runs']} runs)")
     print(f"exact             {result['exact']}")
+    iqr = result["overhead_ns_per_event_iqr"]
     print(
-        f"overhead          {result['overhead_ns_per_event']} ns per traced call (median; runs: "
-        f"{result['overhead_ns_per_event_runs']})"
+        f"overhead          {result['overhead_ns_per_event']} ns per event "
+        f"(median of {result['runs']} runs, IQR {iqr[0]}..{iqr[1]}; workload {result['workload']})"
+    )
+    print(
+        f"per traced call   {result['overhead_ns_per_traced_call']} ns (the mmap's share removed)"
     )
     print(f"other syscalls    {result['overhead_ns_per_other_syscall']} ns added per call (median)")
     return 0

@@ -57,14 +57,17 @@ def tracefs_ready() -> bool:
 
 
 def default_design() -> str:
-    """The attachment to use here: "tp" when tracefs is mounted, else "raw".
+    """The attachment to use: "raw".
 
-    Measured on a 2-vCPU Firecracker guest (`maxwell bench memtrace`): both cost the
-    same per traced call within noise (an empty program costs as much as this one: the
-    price is the tracepoint machinery, not the program), but "tp" adds about half as
-    much to every other syscall (~70 ns vs ~150 ns), because "raw" runs on all of them.
+    Measured here (2-vCPU Firecracker guest, C workload, CPU time, medians of 31
+    alternating pairs, `maxwell bench memtrace`): "raw" adds ~130-230 ns per traced
+    call and ~140 ns to every other syscall; "tp" adds ~280-400 ns per traced call
+    (perf buffer per event, plus two helpers to reach the registers) and ~90 ns to
+    other syscalls. An empty program costs about as much as this one in either
+    attachment: the price is the tracepoint machinery, not the counting. "raw" also
+    needs no tracefs. Pass design="tp" to trade per-call cost for system-wide cost.
     """
-    return "tp" if tracefs_ready() else "raw"
+    return "raw"
 
 
 def available(object_path: Path = OBJECT_PATH) -> Availability:
