@@ -12,8 +12,10 @@ from maxwell.control import (
     PIDGains,
     Profile,
     ProfileMismatch,
+    choose_gains,
     current_machine,
     default_gains,
+    gains_record,
     load_profile,
     resolve_gains,
     save_profile,
@@ -94,3 +96,21 @@ def test_cpu_model_from_a_fake_procfs(tmp_path: Path) -> None:
     (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: Fake CPU 9000\n")
     assert cpu_model(tmp_path) == "Fake CPU 9000"
     assert cpu_model(tmp_path / "nowhere") == "unknown"
+
+
+def test_choose_gains_from_the_config_setting(tmp_path: Path) -> None:
+    here = current_machine()
+    path = save_profile(make_profile(here), tmp_path / "p.toml")
+    explicit = choose_gains(str(path), "desktop")
+    assert explicit.source == "profile" and explicit.gains.kp == 0.1
+    default = choose_gains("default", "server")
+    assert default.gains == default_gains("server")
+    overridden = choose_gains(str(path), "desktop", kp=0.5)
+    assert overridden.gains == PIDGains(0.5, 0.02, 0.0, 0.0)
+    assert overridden.source == "profile + config (kp)"
+    record = gains_record(overridden)
+    assert record["kp"] == 0.5 and record["source"] == "profile + config (kp)"
+    with pytest.raises(ProfileError, match="no such profile"):
+        choose_gains(str(tmp_path / "absent.toml"))
+    with pytest.raises(ProfileMismatch):
+        choose_gains(str(path), machine=Machine("Other", 1))

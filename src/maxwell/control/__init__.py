@@ -13,11 +13,15 @@ hardware class's model plant when no profile exists. This package reads
 from maxwell.control.defaults import default_gains, default_limits
 from maxwell.control.pid import PID, PIDGains, PIDLimits, PIDOutput, PIDState, pid_step
 from maxwell.control.profile import (
+    GainChoice,
     Machine,
     Profile,
+    ProfileError,
     ProfileMismatch,
+    choose_gains,
     current_machine,
     default_profile_path,
+    gains_record,
     load_profile,
     resolve_gains,
     save_profile,
@@ -25,17 +29,21 @@ from maxwell.control.profile import (
 
 __all__ = [
     "PID",
+    "GainChoice",
     "Machine",
     "PIDGains",
     "PIDLimits",
     "PIDOutput",
     "PIDState",
     "Profile",
+    "ProfileError",
     "ProfileMismatch",
+    "choose_gains",
     "current_machine",
     "default_gains",
     "default_limits",
     "default_profile_path",
+    "gains_record",
     "load_profile",
     "pid_step",
     "resolve_gains",

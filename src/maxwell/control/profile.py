@@ -228,3 +228,54 @@ def resolve_gains(
         )
     where = default_profile_path() if path is None else path
     return GainChoice(profile.gains, "profile", str(where))
+
+
+def choose_gains(
+    setting: str,
+    hw_class: str = "desktop",
+    machine: Machine | None = None,
+    *,
+    kp: float | None = None,
+    ki: float | None = None,
+    kd: float | None = None,
+) -> GainChoice:
+    """The gains for a run from the config's ``[control]`` section.
+
+    ``setting`` is ``profile``: "auto" (this machine's profile if there is one, else
+    the class default), "default" (the class default), or a path (that profile; a
+    missing, malformed or foreign file raises ProfileError / ProfileMismatch, which
+    the caller reports as bad input). ``kp``/``ki``/``kd``, when given, override the
+    chosen gains one by one, and the source says so.
+    """
+    from maxwell.control.defaults import default_gains
+
+    if setting == "auto":
+        choice = resolve_gains(hw_class, None, machine)
+    elif setting == "default":
+        choice = GainChoice(default_gains(hw_class), "hw-class default", hw_class)
+    else:
+        path = Path(setting).expanduser()
+        profile = load_profile(path, machine)
+        if profile is None:
+            raise ProfileError(
+                f"{path}: no such profile; run `maxwell calibrate --profile {path}` or set"
+                " control.profile = \"auto\""
+            )
+        choice = GainChoice(profile.gains, "profile", str(path))
+    overrides = {k: v for k, v in (("kp", kp), ("ki", ki), ("kd", kd)) if v is not None}
+    if not overrides:
+        return choice
+    g = choice.gains
+    gains = PIDGains(
+        kp=overrides.get("kp", g.kp),
+        ki=overrides.get("ki", g.ki),
+        kd=overrides.get("kd", g.kd),
+        d_filter_s=g.d_filter_s,
+    )
+    names = ", ".join(sorted(overrides))
+    return GainChoice(gains, f"{choice.source} + config ({names})", choice.detail)
+
+
+def gains_record(choice: GainChoice) -> dict[str, Any]:
+    """JSON-able record of the gains a run used, for ``runs.gains``."""
+    return {**choice.gains.as_dict(), "source": choice.source, "detail": choice.detail}
