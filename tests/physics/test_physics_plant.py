@@ -91,7 +91,7 @@ def test_large_steps_are_stable_and_exact(dt_s: float) -> None:
         assert fine.die_c == pytest.approx(coarse.die_c, abs=1e-8)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     dt1=st.floats(0.0, 1e4),
     dt2=st.floats(0.0, 1e4),

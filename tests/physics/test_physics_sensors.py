@@ -244,7 +244,7 @@ def test_attribution_edge_cases() -> None:
     assert attribute(1.0, 0.0, np.array([], dtype=float)).shape == (0,)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     idle_j=st.floats(0.0, 1e4),
     dynamic_j=st.floats(0.0, 1e4),

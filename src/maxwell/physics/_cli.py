@@ -85,6 +85,18 @@ def register(commands: Commands) -> None:
     add_root_args(d)
     d.set_defaults(func=_doctor)
 
+    b = commands.bench.add_parser(
+        "sensors",
+        help="cost of one Sensors.sample() (the per-tick read): median and p99",
+    )
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("-n", type=int, default=2000, metavar="N", help="samples (default 2000)")
+    b.add_argument("--hw-class", choices=sorted(HW_CLASSES), default="desktop")
+    b.add_argument("--energy", default=None, metavar="SRC", help="force an energy source")
+    b.add_argument("--temp", default=None, metavar="SRC", help="force a temperature source")
+    add_root_args(b)
+    b.set_defaults(func=_bench_sensors)
+
 
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
@@ -210,4 +222,51 @@ def _doctor(args: argparse.Namespace) -> int:
         return 0
     for c in checks:
         print(f"{'✓' if c.ok else '✗'} {c.check}: {c.detail}")
+    return 0
+
+
+def _bench_sensors(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from maxwell.physics import Roots, SensorUnavailable, probe
+
+    if args.n < 10:
+        raise UsageError(f"-n {args.n}: give at least 10 samples, e.g. -n 2000")
+    roots = Roots.from_env(args.sysfs_root, args.dev_root, args.procfs_root)
+    try:
+        sensors = probe(roots, args.hw_class, force_energy=args.energy, force_temp=args.temp)
+    except (ValueError, SensorUnavailable) as err:
+        raise UsageError(str(err)) from err
+    costs_ns = np.empty(args.n, dtype=np.int64)
+    try:
+        sensors.sample(0.0)
+        for i in range(args.n):
+            # Simulated 1 s ticks: the cost measured is the reads and the plant step.
+            t0 = time.perf_counter_ns()
+            sensors.sample(float(i + 1))
+            costs_ns[i] = time.perf_counter_ns() - t0
+    finally:
+        sensors.close()
+    us = costs_ns / 1000.0
+    out = {
+        "bench": "sensors",
+        "n": args.n,
+        "energy_source": sensors.energy_source,
+        "energy_measured": sensors.energy_measured,
+        "temp_source": sensors.temp_source,
+        "temp_measured": sensors.temp_measured,
+        "sample_us_p50": round(float(np.median(us)), 2),
+        "sample_us_p99": round(float(np.percentile(us, 99)), 2),
+        "sample_us_max": round(float(us.max()), 2),
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(
+            f"Sensors.sample() ({sensors.energy_source}/{sensors.temp_source}), n={args.n}: "
+            f"p50 {out['sample_us_p50']} µs, p99 {out['sample_us_p99']} µs, "
+            f"max {out['sample_us_max']} µs"
+        )
     return 0

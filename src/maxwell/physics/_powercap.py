@@ -36,6 +36,7 @@ class PowercapEnergy:
     def __init__(self, sysfs_root: Path) -> None:
         self.base = sysfs_root / "class" / "powercap"
         self._zones: list[Path] | None = None
+        self._modulus: dict[Path, int] = {}
 
     def zones(self) -> list[Path]:
         """Package zones, in index order (cached: the set does not change while running)."""
@@ -80,8 +81,12 @@ class PowercapEnergy:
         out = []
         for zone in self.zones():
             value = read_int(zone / "energy_uj")
-            # The wrap point: the kernel reports the counter's range in µJ.
-            modulus = read_int(zone / "max_energy_range_uj")
+            # The wrap point: the kernel reports the counter's range in µJ (constant).
+            modulus = self._modulus.get(zone, 0)
+            if modulus <= 0:
+                modulus = read_int(zone / "max_energy_range_uj")
+                if modulus > 0:
+                    self._modulus[zone] = modulus
             if value < 0 or modulus <= 0:
                 raise SensorError(f"{zone}: implausible energy_uj={value} max={modulus}")
             out.append(RawCounter(value, modulus, 1e-6))

@@ -4,16 +4,21 @@ busy_cores over an interval = n_cpus · Δbusy / Δtotal, with busy = user + nic
 system + irq + softirq and total = busy + idle + iowait + steal (guest time is
 already inside user/nice). A ratio of jiffies, so it needs no clock and cannot be
 skewed by a caller's time base; steal (time the hypervisor gave to someone else)
-counts as not busy. Reads only `<procfs>/stat`.
+counts as not busy. Reads only `<procfs>/stat`, through one descriptor kept open
+(pread at offset 0 regenerates the file: ~10 µs instead of ~45 µs for open+read).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import NamedTuple
 
-from maxwell.physics._io import read_text
+from maxwell.physics._io import describe_oserror
 from maxwell.physics._records import SensorError
+
+_CHUNK = 65536
 
 
 class CpuTimes(NamedTuple):
@@ -50,11 +55,31 @@ class ProcStat:
     def __init__(self, procfs_root: Path) -> None:
         self.path = procfs_root / "stat"
         self._last: CpuTimes | None = None
+        self._fd: int | None = None
         self.busy_cores = 0.0
         self.n_cpus = 0
 
+    def _read_text(self) -> str:
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            chunks = [os.pread(self._fd, _CHUNK, 0)]
+            # Large machines: keep reading until past the cpu lines (they come first).
+            while len(chunks[-1]) == _CHUNK and b"\nintr" not in chunks[-1]:
+                chunks.append(os.pread(self._fd, _CHUNK, _CHUNK * len(chunks)))
+        except OSError as err:
+            self.close()
+            raise SensorError(f"{self.path}: {describe_oserror(err)}") from err
+        return b"".join(chunks).decode("ascii", errors="replace")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
     def read_times(self) -> CpuTimes:
-        text = read_text(self.path)
+        text = self._read_text()
         try:
             return parse_stat(text)
         except ValueError as err:

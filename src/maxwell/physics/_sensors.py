@@ -280,6 +280,7 @@ class Sensors:
         }
 
     def close(self) -> None:
+        self._procstat.close()
         if self._energy is not None:
             self._energy.close()
         if self._temp_raw is not None:
