@@ -79,7 +79,9 @@ class PlantParams:
 
 # Hardware classes. No published table fits a given host (the controller is tuned
 # by `maxwell calibrate` on the real plant), so these are round, defensible values
-# that keep the model's orders of magnitude right:
+# that keep the model's orders of magnitude right. Only the HotSpot figures below
+# are a cited source; the cooler, power and R_ds figures are typical orders of
+# magnitude for the named kind of part, i.e. modelling choices, not measurements:
 #
 # - Heatsink time constants of minutes: HotSpot's compact model (UVA) defaults to
 #   a convection resistance of 1.042 K/W and 140.4 J/K (τ ≈ 146 s) with 45 °C
@@ -95,17 +97,19 @@ class PlantParams:
 #   heatsink within seconds, which is what a temperature-priced market reacts to.
 # - Power: desktop ≈ an 8-core 105 W-TDP part (package power tracking limit
 #   142 W): (142 − 12) W / 8 cores ≈ 16 W per fully busy core (15 W here), 12 W
-#   package idle;
-#   laptop ≈ a 15–28 W 4-core U/P part: 8 W per core, 4 W idle; server ≈ a
-#   64-core 280 W part: 60 W idle uncore/IO, (280 − 60)/64 ≈ 3.5–4 W per core.
+#   package idle; laptop ≈ a 15–28 W 4-core part: 8 W per core, 4 W idle;
+#   server ≈ a 64-core 280 W part: 60 W idle (uncore, I/O), (280 − 60)/64 ≈
+#   3.5 W per core (4 W here).
 #
 # The desktop class is chosen so that on this project's 2-core test machine a
 # fully busy host is clearly hotter than an idle one within tens of seconds:
 # idle die ≈ 48.8 °C; two busy cores (42 W) → ≈ 76 °C after ~20 s (die τ 4.5 s)
 # creeping to 83.3 °C as the heatsink warms (τ 150 s); one busy core (27 W) →
-# ≈ 62 °C quickly, 66 °C at steady state. So the default 65 °C set point lies
-# between one and two busy cores. On the server class two busy cores move the
-# package by only ~1–2 K, as on a real 64-core socket.
+# ≈ 62 °C quickly, 66 °C at steady state. A set point of 60–65 °C therefore lies
+# between idle and two busy cores (at steady state 60 °C holds P = 21.7 W, about
+# 0.65 busy cores), so a temperature-priced market has something to ration. On the
+# server class two busy cores move the package by only ~1–2 K, as on a real
+# 64-core socket.
 HW_CLASSES: dict[str, PlantParams] = {
     "laptop": PlantParams(
         hw_class="laptop",
