@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -80,7 +81,7 @@ class PoAResult:
             f"in [0, v] for {self.rounds} rounds; values U[0,1], α₁=1, α_k sorted U[0,1]"
         )
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The JSON object of `maxwell experiment poa --json`."""
         r = self.ratios
         lr = self.learning_ratios
