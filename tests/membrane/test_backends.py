@@ -44,6 +44,19 @@ def test_pause_stops_the_whole_tree_and_resume_restarts_it(
     assert h.alive()
 
 
+def test_an_unconfirmed_pause_stops_progress_too(backend: Backend, tmp_path: Path) -> None:
+    c = Counters(tmp_path / "c")
+    h = backend.spawn(AgentSpec("two", [PY, "-c", TWO_COUNTERS, str(tmp_path / "c")]))
+    wait_for(lambda: min(c.read()) > 0, what="both counters moving")
+    h.pause(wait=False)
+    time.sleep(0.1)
+    frozen = c.read()
+    time.sleep(0.3)
+    assert c.read() == frozen
+    h.resume()
+    wait_for(lambda: all(x > y for x, y in zip(c.read(), frozen, strict=True)), what="resume")
+
+
 def test_kill_takes_the_double_forked_grandchild(backend: Backend, tmp_path: Path) -> None:
     pidfile = tmp_path / "gc.pid"
     h = backend.spawn(AgentSpec("df", [PY, "-c", DOUBLE_FORK, str(pidfile)]))

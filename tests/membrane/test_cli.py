@@ -46,7 +46,7 @@ def test_bench_membrane_json_has_the_promised_keys(capsys: pytest.CaptureFixture
     assert _run(["bench", "membrane", "--json", "--cycles", "5", "--backend", "signals"]) == 0
     out = json.loads(capsys.readouterr().out)
     r = out["backends"]["signals"]
-    for key in ("pause", "resume"):
+    for key in ("pause", "stop", "resume"):
         for stat in ("p50", "p99", "max"):
             assert r[f"{key}_{stat}_us"] > 0
     assert r["pause_p50_us"] <= r["pause_p99_us"] <= r["pause_max_us"]

@@ -40,8 +40,14 @@ class Handle(ABC):
         return self._proc.poll()
 
     @abstractmethod
-    def pause(self) -> None:
-        """Stop the whole tree; returns once it is confirmed stopped."""
+    def pause(self, wait: bool = True) -> None:
+        """Stop the whole tree; returns once the kernel confirms it is stopped.
+
+        `wait=False` only makes the request: every task then stops at its next
+        return to user mode (a task waiting for a CPU runs no more agent code),
+        but the kernel confirms only once each task has run to that point, which
+        on a loaded machine can take a scheduler slice.
+        """
 
     @abstractmethod
     def resume(self) -> None:

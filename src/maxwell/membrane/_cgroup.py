@@ -326,18 +326,20 @@ class CgroupHandle(Handle):
             self._events_fd = os.open(self._freezer / "freezer.state", os.O_RDONLY)
 
     # -- pause / resume ---------------------------------------------------
-    def pause(self) -> None:
+    def pause(self, wait: bool = True) -> None:
         if self._killed:
             return
         if self._v2 is not None:
-            self._pause_v2()
+            self._pause_v2(wait)
         else:
-            self._pause_v1()
+            self._pause_v1(wait)
         self.paused = True
 
-    def _pause_v2(self) -> None:
+    def _pause_v2(self, wait: bool) -> None:
         assert self._freeze_fd is not None and self._events_fd is not None
         os.write(self._freeze_fd, b"1")
+        if not wait:
+            return
         fd = self._events_fd
         start = time.monotonic()
         while b"frozen 1" not in os.pread(fd, 256, 0):
@@ -349,10 +351,12 @@ class CgroupHandle(Handle):
                 raise MembraneError(f"{self._v2} did not report frozen in {FREEZE_TIMEOUT_S} s")
             time.sleep(NAP_S)
 
-    def _pause_v1(self) -> None:
+    def _pause_v1(self, wait: bool) -> None:
         assert self._freeze_fd is not None and self._events_fd is not None
         for _ in range(V1_FREEZING_RETRIES):
             os.write(self._freeze_fd, b"FROZEN")
+            if not wait:
+                return
             start = time.monotonic()
             while True:
                 state = os.pread(self._events_fd, 64, 0)

@@ -91,10 +91,13 @@ class SignalsHandle(Handle):
             os.killpg(self.pid, sig)
         _proc.kill_pids([p for p, st in self._members.items() if st.pgrp != self.pid], sig)
 
-    def pause(self) -> None:
+    def pause(self, wait: bool = True) -> None:
         if self._killed:
             return
         self._signal_all(signal.SIGSTOP)
+        if not wait:
+            self.paused = True
+            return
         # SIGSTOP is asynchronous for a task running on another CPU: confirm
         # every member reached state T (stopped) before reporting it paused.
         start = time.monotonic()
