@@ -44,7 +44,9 @@ class Commands:
 
 def add_root_args(parser: argparse.ArgumentParser) -> None:
     """Filesystem roots for the hardware readers (fake trees in tests, real / by default)."""
-    g = parser.add_argument_group("filesystem roots (default: env MAXWELL_*_ROOT, else /sys, /dev, /proc)")
+    g = parser.add_argument_group(
+        "filesystem roots (default: env MAXWELL_*_ROOT, else /sys, /dev, /proc)"
+    )
     g.add_argument("--sysfs-root", metavar="DIR", default=None)
     g.add_argument("--dev-root", metavar="DIR", default=None)
     g.add_argument("--procfs-root", metavar="DIR", default=None)

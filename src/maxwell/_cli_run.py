@@ -1,0 +1,280 @@
+"""`maxwell run`, `maxwell demo` and `maxwell config`: the live experiment commands.
+
+`run_once` is the one way to run an experiment from code (the baseline command
+and tests use it too); it returns the summary computed from the run database.
+Progress and tables go to stderr/stdout through rich; `--json` keeps stdout to
+exactly one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from maxwell.cli import Commands, UsageError, add_root_args
+
+
+def _load_config(path: str | None) -> Any:
+    from maxwell.config import ConfigError, default_config, load
+
+    try:
+        return load(path) if path else default_config()
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+
+
+def _roots(args: argparse.Namespace) -> Any:
+    from maxwell.physics import Roots
+
+    return Roots.from_env(args.sysfs_root, args.dev_root, args.procfs_root)
+
+
+def _default_out(kind: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{stamp}-{kind}"
+
+
+def run_once(
+    config: Any,
+    *,
+    policy: str,
+    duration_s: float,
+    out_dir: Path,
+    roots: Any = None,
+    prometheus_port: int | None = None,
+    progress: bool = False,
+    label: str = "",
+) -> dict[str, Any]:
+    """Run one live experiment and return its summary (see maxwell.record.summary)."""
+    from maxwell.physics import Roots
+    from maxwell.record.summary import summarize
+    from maxwell.supervisor import RunOptions, Supervisor
+
+    bar = None
+    on_tick = None
+    if progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:>5.0f}/{task.total:.0f} s"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        task = bar.add_task(label or policy, total=duration_s)
+
+        def on_tick(t_s: float, total_s: float) -> None:
+            bar.update(task, completed=min(t_s, total_s))
+
+    opts = RunOptions(
+        policy=policy,
+        duration_s=duration_s,
+        out_dir=out_dir,
+        roots=roots if roots is not None else Roots.from_env(),
+        prometheus_port=prometheus_port,
+        on_tick=on_tick,
+    )
+    if bar is not None:
+        with bar:
+            db = Supervisor(config, opts).run()
+    else:
+        db = Supervisor(config, opts).run()
+    return summarize(db)
+
+
+def _fmt(x: float | None, spec: str = ".3g") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return format(x, spec)
+
+
+def _print_run(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    s = summary
+    console = Console()
+    console.print(
+        f"[bold]{s['policy']}[/] run: {s['duration_s']:.0f} s, verified work {s['work_units']:,}, "
+        f"energy {s['energy_j']:.1f} J ({s['energy_source']}), "
+        f"work/J {s['work_per_j']:.4g}, peak {s['peak_temp_c']:.1f} °C ({s['temp_source']}), "
+        f"mean price {s['mean_price']:.3g} cr/core-s"
+    )
+    t = Table("agent", "work", "energy J", "cpu s", "balance", "bytes freed", "died at s")
+    for name, a in s["agents"].items():
+        t.add_row(name, f"{a['work_units']:,}", _fmt(a["energy_j"], ".1f"), _fmt(a["cpu_s"], ".1f"),
+                  _fmt(a["final_balance"], ".2f"), f"{a['bytes_freed']:,}",
+                  _fmt(a["died_at_s"], ".0f"))
+    console.print(t)
+    console.print(f"database: {s['db']}")
+
+
+def comparison_table(cfs: dict[str, Any], mx: dict[str, Any], gain: float) -> Any:
+    from rich.table import Table
+
+    e_label = cfs["energy_source"] if cfs["energy_source"] == mx["energy_source"] else "mixed"
+    t_label = cfs["temp_source"] if cfs["temp_source"] == mx["temp_source"] else "mixed"
+    t = Table(title=f"Linux CFS vs Maxwell ({cfs['duration_s']:.0f} s each)")
+    t.add_column("")
+    t.add_column("cfs (baseline)", justify="right")
+    t.add_column("maxwell", justify="right")
+    rows = [
+        ("verified work (units)", f"{cfs['work_units']:,}", f"{mx['work_units']:,}"),
+        (f"energy (J, {e_label})", f"{cfs['energy_j']:.1f}", f"{mx['energy_j']:.1f}"),
+        ("work per Joule", f"{cfs['work_per_j']:.4g}", f"{mx['work_per_j']:.4g}"),
+        (f"peak temperature (°C, {t_label})", f"{cfs['peak_temp_c']:.1f}",
+         f"{mx['peak_temp_c']:.1f}"),
+        ("mean reserve price (cr/core-s)", f"{cfs['mean_price']:.3g}", f"{mx['mean_price']:.3g}"),
+    ]
+    for name in cfs["agents"]:
+        a, b = cfs["agents"][name], mx["agents"].get(name, {})
+        rows.append((f"{name}: CPU s", _fmt(a["cpu_s"], ".1f"), _fmt(b.get("cpu_s"), ".1f")))
+        rows.append((f"{name}: final balance (cr)", _fmt(a["final_balance"], ".2f"),
+                     _fmt(b.get("final_balance"), ".2f")))
+        rows.append((f"{name}: died at (s)", _fmt(a["died_at_s"], ".0f"),
+                     _fmt(b.get("died_at_s"), ".0f")))
+    for r in rows:
+        t.add_row(*r)
+    t.caption = (f"gain in work per Joule: {gain:.2f}×  (energy and temperature are "
+                 f"{e_label}; see README 'Physics')")
+    return t
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load_config(args.config)
+    policy = args.policy or cfg.run.policy
+    duration = args.duration if args.duration is not None else cfg.run.duration_s
+    if duration <= 0:
+        raise UsageError("--duration must be positive")
+    out = Path(args.out) if args.out else _default_out(policy)
+    if (out / "run.db").exists():
+        raise UsageError(f"{out}/run.db exists: choose another --out directory")
+    if args.tui:
+        from maxwell.dashboard import run_with_dashboard
+
+        summary = run_with_dashboard(
+            lambda: run_once(cfg, policy=policy, duration_s=duration, out_dir=out,
+                             roots=_roots(args), prometheus_port=args.prometheus_port),
+            out / "run.db",
+        )
+    else:
+        summary = run_once(cfg, policy=policy, duration_s=duration, out_dir=out,
+                           roots=_roots(args), prometheus_port=args.prometheus_port,
+                           progress=not args.json and sys.stderr.isatty(), label=policy)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_run(summary)
+    return 0
+
+
+def run_demo(cfg: Any, duration: float, out: Path, roots: Any = None, progress: bool = False,
+             tui: bool = False) -> dict[str, Any]:
+    from maxwell.record.summary import gain
+
+    runs: dict[str, dict[str, Any]] = {}
+    labels = {"cfs": "1/2 baseline: Linux CFS schedules", "maxwell": "2/2 Maxwell enforces"}
+    for policy in ("cfs", "maxwell"):
+
+        def once(policy: str = policy, show: bool = progress and not tui) -> dict[str, Any]:
+            return run_once(cfg, policy=policy, duration_s=duration, out_dir=out / policy,
+                            roots=roots, progress=show, label=labels[policy])
+
+        if tui:
+            from maxwell.dashboard import run_with_dashboard
+
+            runs[policy] = run_with_dashboard(once, out / policy / "run.db")
+        else:
+            runs[policy] = once()
+    g = gain(runs["cfs"], runs["maxwell"])
+    return {"gain": None if math.isnan(g) else g, "runs": runs}
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    cfg = _load_config(args.config)
+    duration = args.duration if args.duration is not None else cfg.run.duration_s
+    if duration <= 0:
+        raise UsageError("--duration must be positive")
+    out = Path(args.out) if args.out else _default_out("demo")
+    for p in ("cfs", "maxwell"):
+        if (out / p / "run.db").exists():
+            raise UsageError(f"{out / p}/run.db exists: choose another --out directory")
+    show = not args.json
+    if show:
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"Maxwell demo: the same agents and funding, {duration:.0f} s under Linux's "
+            f"scheduler, then {duration:.0f} s under Maxwell's market. Output in {out}/"
+        )
+    result = run_demo(cfg, duration, out, roots=_roots(args), progress=show, tui=args.tui)
+    report_md = None
+    if not args.no_report:
+        from maxwell.report import write_report
+
+        report_md = write_report([out / "cfs", out / "maxwell"], out / "report")
+    if report_md is not None:
+        result["report"] = str(report_md)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    g = result["gain"]
+    console.print(comparison_table(result["runs"]["cfs"], result["runs"]["maxwell"],
+                                   float("nan") if g is None else g))
+    if report_md is not None:
+        console.print(f"report with plots: {report_md}")
+    console.print(f"run databases: {out}/cfs/run.db, {out}/maxwell/run.db")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from maxwell.config import default_text
+
+    if args.print_default:
+        sys.stdout.write(default_text())
+        return 0
+    if args.check:
+        cfg = _load_config(args.check)
+        print(f"{args.check}: valid ({len(cfg.agents)} agents, policy {cfg.run.policy})")
+        return 0
+    raise UsageError("say --print-default or --check FILE")
+
+
+def register(commands: Commands) -> None:
+    p = commands.top.add_parser("run", help="one live run; writes DIR/run.db")
+    p.add_argument("--config", metavar="FILE.toml")
+    p.add_argument("--policy", choices=("cfs", "maxwell"))
+    p.add_argument("--duration", type=float, metavar="S")
+    p.add_argument("--out", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--tui", action="store_true", help="show the live dashboard")
+    p.add_argument("--prometheus-port", type=int, metavar="PORT",
+                   help="serve /metrics on 127.0.0.1:PORT during the run")
+    add_root_args(p)
+    p.set_defaults(func=_cmd_run)
+
+    d = commands.top.add_parser("demo", help="baseline (cfs) then maxwell, and the comparison")
+    d.add_argument("--config", metavar="FILE.toml")
+    d.add_argument("--duration", type=float, metavar="S", help="seconds per run (default 60)")
+    d.add_argument("--out", metavar="DIR")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
+    d.add_argument("--tui", action="store_true", help="show the live dashboard during each run")
+    d.add_argument("--no-report", action="store_true", help="skip report.md and plots")
+    add_root_args(d)
+    d.set_defaults(func=_cmd_demo)
+
+    c = commands.top.add_parser("config", help="print or check an experiment config")
+    c.add_argument("--print-default", action="store_true", help="print the built-in demo config")
+    c.add_argument("--check", metavar="FILE.toml", help="validate a config file")
+    c.set_defaults(func=_cmd_config)

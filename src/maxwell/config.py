@@ -1,0 +1,219 @@
+"""Experiment configuration: one TOML file, validated on load.
+
+Every error names the key and the fix in one line (`ConfigError`), and nothing
+is started before the whole file is valid. The built-in demo configuration is
+`default.toml` beside this module (`maxwell config --print-default`). pydantic
+does the type checking; this module turns its errors into one-line messages.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+POLICIES = ("cfs", "maxwell")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message is one line naming the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunSection(_Section):
+    policy: Literal["cfs", "maxwell"] = "maxwell"
+    duration_s: float = Field(60.0, gt=0)
+    tick_s: float = Field(1.0, ge=0.05, le=60)
+    seed: int = 1
+
+
+class PhysicsSection(_Section):
+    hw_class: Literal["laptop", "desktop", "server"] = "desktop"
+    setpoint_c: float = Field(60.0, gt=0, lt=150)
+    energy_source: str = "auto"
+    temp_source: str = "auto"
+
+
+class ControlSection(_Section):
+    profile: str = "auto"  # "auto", "default", or a path to a profile TOML
+    kp: float | None = Field(None, ge=0)
+    ki: float | None = Field(None, ge=0)
+    kd: float | None = Field(None, ge=0)
+
+
+class MarketSection(_Section):
+    slots: int = Field(0, ge=0)
+    slot_weights: list[float] = Field(default_factory=list)
+    r_min: float = Field(0.05, ge=0)
+    r_max: float = Field(5.0, gt=0)
+    energy_price_per_j: float = Field(0.01, ge=0)
+    landauer_lambda: float = Field(1e13, ge=0)
+    bounty_per_unit: float = Field(2e-6, ge=0)
+    fine_per_fraud: float = Field(20.0, ge=0)
+    bounty_pool: float = Field(1e6, ge=0)
+    resieve_probability: float = Field(0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> MarketSection:
+        if self.r_min > self.r_max:
+            raise ValueError(f"r_min ({self.r_min}) must not exceed r_max ({self.r_max})")
+        w = self.slot_weights
+        if any(x <= 0 for x in w) or any(a < b for a, b in itertools.pairwise(w)):
+            raise ValueError("slot_weights must be positive and non-increasing")
+        return self
+
+
+class MembraneSection(_Section):
+    backend: Literal["auto", "cgroup2", "hybrid", "cgroup1", "signals"] = "auto"
+    pids_max: int | None = Field(512, ge=1)
+    memory_max_mb: float | None = Field(2048, gt=0)
+
+
+class MemtraceSection(_Section):
+    backend: Literal["auto", "ebpf", "rss"] = "auto"
+
+
+class AgentSection(_Section):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    builtin: Literal["scientist", "miner"] | None = None
+    cmd: list[str] | None = None
+    funds: float = Field(ge=0)
+    workers: int = Field(1, ge=1, le=64)
+    # The bid that stands until the agent bids itself (and forever for a program that
+    # never speaks): credits per core-second and slot-units. None: a built-in agent's
+    # own opening bid from its options; 0 and 1 for any other program.
+    default_bid: float | None = Field(None, ge=0)
+    default_slots: int | None = Field(None, ge=0)
+    # A sponsor's payment for output Maxwell cannot verify (credits per second, from
+    # the bounty pool, booked as "grant"): how a config says "this agent is paid".
+    income_per_s: float = Field(0.0, ge=0)
+    options: dict[str, Any] = Field(default_factory=dict)  # passed to the builtin agent
+
+    def standing_bid(self) -> tuple[float, int]:
+        """(price, slots) used until the agent bids: see default_bid."""
+        price, slots = 0.0, 1
+        if self.builtin is not None:
+            from maxwell.agents import OPTIONS
+
+            opts = OPTIONS[self.builtin]
+            key = "initial_bid" if "initial_bid" in opts else "bid"
+            price = float(self.options.get(key, opts[key].default))
+            slots = int(self.options.get("slots", 0) or self.workers)
+        if self.default_bid is not None:
+            price = self.default_bid
+        if self.default_slots is not None:
+            slots = self.default_slots
+        return price, slots
+
+    @model_validator(mode="after")
+    def _check(self) -> AgentSection:
+        if (self.builtin is None) == (self.cmd is None):
+            raise ValueError("give exactly one of builtin = \"scientist\"|\"miner\" or cmd = [...]")
+        if self.cmd is not None and not self.cmd:
+            raise ValueError("cmd must name a program")
+        return self
+
+
+class Config(_Section):
+    run: RunSection = RunSection()
+    physics: PhysicsSection = PhysicsSection()
+    control: ControlSection = ControlSection()
+    market: MarketSection = MarketSection()
+    membrane: MembraneSection = MembraneSection()
+    memtrace: MemtraceSection = MemtraceSection()
+    agents: list[AgentSection] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        names = [a.name for a in self.agents]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"agent names must be unique (repeated: {', '.join(sorted(dup))})")
+        return self
+
+    def slots(self) -> int:
+        return self.market.slots or (os.cpu_count() or 1)
+
+    def with_run(self, **changes: Any) -> Config:
+        """A copy with [run] keys replaced (e.g. policy, duration_s), validated again."""
+        data = self.model_dump()
+        data["run"].update({k: v for k, v in changes.items() if v is not None})
+        return validate(data)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def validate(data: dict[str, Any], source: str = "config") -> Config:
+    """Validate a parsed TOML document; raise ConfigError naming the first bad key."""
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as err:
+        e = err.errors()[0]
+        where = _loc(tuple(e["loc"]))
+        if e["type"] == "extra_forbidden":
+            raise ConfigError(f"{source}: unknown key '{where}' (check the spelling; "
+                              "`maxwell config --print-default` lists the keys)") from None
+        if e["type"] == "missing":
+            raise ConfigError(f"{source}: missing key '{where}'") from None
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        got = e.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        raise ConfigError(f"{source}: {where}: {msg}{shown}") from None
+    _check_programs(cfg, source)
+    return cfg
+
+
+def _check_programs(cfg: Config, source: str) -> None:
+    from maxwell.agents import builtin_argv
+
+    for i, agent in enumerate(cfg.agents):
+        if agent.cmd is not None:
+            prog = agent.cmd[0]
+            found = shutil.which(prog) if os.sep not in prog else (
+                prog if os.access(prog, os.X_OK) else None
+            )
+            if found is None:
+                raise ConfigError(
+                    f"{source}: agents[{i}].cmd: program {prog!r} not found or not executable"
+                )
+        else:
+            assert agent.builtin is not None
+            try:
+                builtin_argv(agent.builtin, {"workers": agent.workers, **agent.options})
+            except (ValueError, TypeError) as err:
+                raise ConfigError(f"{source}: agents[{i}].options: {err}") from None
+
+
+def default_text() -> str:
+    return resources.files("maxwell").joinpath("default.toml").read_text()
+
+
+def default_config() -> Config:
+    return validate(tomllib.loads(default_text()), "built-in config")
+
+
+def load(path: str | Path) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as err:
+        raise ConfigError(f"{p}: cannot read: {err.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{p}: not valid TOML: {err}") from None
+    return validate(data, str(p))
