@@ -103,8 +103,8 @@ class Endpoint:
         max_strikes: int = 5,
         welcome_extra: Mapping[str, object] | None = None,
         max_connections: int = 64,
-        read_budget_bytes: int = 1 << 20,
-        max_lines_per_poll: int = 1024,
+        read_budget_bytes: int = 1 << 18,
+        max_lines_per_poll: int = 256,
         max_claims_per_poll: int = 64,
         out_buffer_bytes: int = 1 << 18,
         hello_deadline_polls: int = 30,
@@ -132,6 +132,7 @@ class Endpoint:
         self._conns: list[_Conn] = []
         self._claim_ids: dict[str, deque[str | int | None]] = {}
         self._closed = False
+        self._rr = 0  # round-robin start among anonymous connections
         # Counters for the run record and the benchmarks; never used for decisions.
         self.stats: dict[str, int] = {
             "connections": 0, "refused": 0, "lines": 0, "bytes_in": 0, "strikes": 0,
@@ -200,12 +201,32 @@ class Endpoint:
             return out
         with contextlib.suppress(Exception):  # a listener error must not stop the tick
             self._accept()
-        for conn in list(self._conns):
+        # Agents that proved who they are go first, each with its own budget; anonymous
+        # connections share one budget, taken round-robin, so a flood of them costs a
+        # bounded amount per poll and cannot delay a registered agent.
+        authed = [c for c in self._conns if c.agent is not None]
+        anon = [c for c in self._conns if c.agent is None]
+        if anon:
+            k = self._rr % len(anon)
+            anon = anon[k:] + anon[:k]
+            self._rr += 1
+        anon_bytes, anon_lines = self.read_budget_bytes, self.max_lines_per_poll
+        for shared, conn in [(False, c) for c in authed] + [(True, c) for c in anon]:
+            if shared and (anon_bytes <= 0 or anon_lines <= 0):
+                break
             try:
-                self._service(conn, out)
+                nbytes, nlines = self._service(
+                    conn, out,
+                    min(anon_bytes, self.read_budget_bytes) if shared else self.read_budget_bytes,
+                    min(anon_lines, self.max_lines_per_poll) if shared else self.max_lines_per_poll,
+                )
             except Exception as err:  # defensive: one connection never takes the loop down
                 self._strike(conn, out, f"internal error handling this connection: {err!r}"[:200])
                 self._close(conn, out)
+                continue
+            if shared:
+                anon_bytes -= nbytes
+                anon_lines -= nlines
         return _coalesce_bids(out)
 
     def send_tick(self, agent: str, t_s: float, price: float, balance: float, slots: int) -> None:
@@ -298,13 +319,14 @@ class Endpoint:
             self._conns.append(_Conn(sock))
             self.stats["connections"] += 1
 
-    def _service(self, conn: _Conn, out: list[Inbound]) -> None:
+    def _service(
+        self, conn: _Conn, out: list[Inbound], byte_budget: int, line_budget: int
+    ) -> tuple[int, int]:
+        """Read and handle one connection within the budgets; returns (bytes, lines) used."""
         conn.polls += 1
         conn.claims = 0
-        eof = self._read(conn)
-        self._parse(conn, out, final=eof)
-        if conn.sock.fileno() < 0:
-            return
+        eof, nbytes = self._read(conn, byte_budget)
+        drained, nlines = self._parse(conn, out, eof, line_budget)
         if (
             conn.agent is None
             and not conn.closing
@@ -312,33 +334,37 @@ class Endpoint:
         ):
             self._strike(conn, out, "no valid hello in time", force_close=True)
         self._flush(conn)
-        if eof or conn.closing:
+        if conn.closing or (eof and drained):  # at EOF, first finish the lines it sent
             self._close(conn, out)
+        return nbytes, nlines
 
-    def _read(self, conn: _Conn) -> bool:
-        """Read up to the budget; True at end of stream (or a broken connection)."""
-        budget = self.read_budget_bytes
+    def _read(self, conn: _Conn, budget: int) -> tuple[bool, int]:
+        """Read up to the budget; (end of stream or broken, bytes read)."""
+        total = 0
         # Do not read further while a backlog of complete lines waits (back-pressure).
-        while budget > 0 and len(conn.inbuf) < 2 * self.max_line_bytes:
+        while total < budget and len(conn.inbuf) < 2 * self.max_line_bytes:
             try:
-                chunk = conn.sock.recv(min(65536, budget))
+                chunk = conn.sock.recv(min(65536, budget - total))
             except (BlockingIOError, InterruptedError):
-                return False
+                return False, total
             except OSError:
-                return True
+                return True, total
             if not chunk:
-                return True
+                return True, total
             self.stats["bytes_in"] += len(chunk)
-            budget -= len(chunk)
+            total += len(chunk)
             conn.inbuf += chunk
-        return False
+        return False, total
 
-    def _parse(self, conn: _Conn, out: list[Inbound], final: bool) -> None:
+    def _parse(
+        self, conn: _Conn, out: list[Inbound], final: bool, max_lines: int
+    ) -> tuple[bool, int]:
+        """Handle up to max_lines complete lines; (none left, lines handled)."""
         buf = conn.inbuf
         pos = 0
         lines = 0
         limit = self.max_line_bytes
-        while lines < self.max_lines_per_poll and not conn.closing:
+        while lines < max_lines and not conn.closing:
             nl = buf.find(b"\n", pos)
             if conn.discarding:
                 if nl < 0:
@@ -349,6 +375,8 @@ class Endpoint:
                 continue
             if nl < 0:
                 if len(buf) - pos >= limit:
+                    self.stats["lines"] += 1
+                    lines += 1
                     self._strike(conn, out, f"line longer than {limit} bytes")
                     conn.discarding = True
                     pos = len(buf)
@@ -363,10 +391,12 @@ class Endpoint:
             pos = nl + 1
             lines += 1
             if len(line) + 1 > limit:
+                self.stats["lines"] += 1
                 self._strike(conn, out, f"line longer than {limit} bytes")
                 continue
             self._line(conn, line, out)
         del buf[:pos]
+        return conn.closing or b"\n" not in buf, lines
 
     def _line(self, conn: _Conn, line: bytes, out: list[Inbound]) -> None:
         self.stats["lines"] += 1
