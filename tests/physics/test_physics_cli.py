@@ -97,7 +97,7 @@ def test_sensors_on_a_counter_that_wraps_during_the_interval(tmp_path: Path) -> 
     max_uj = 262_143_328_850
     zone = powercap_zone(roots, "intel-rapl:0", "package-0", 262_143_000_000, max_uj)
     proc = subprocess.Popen(
-        [sys.executable, "-c", MAIN, "sensors", "--json", "--interval", "2", *roots_args(roots)],
+        [sys.executable, "-c", MAIN, "sensors", "--json", "--interval", "1", *roots_args(roots)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -198,6 +198,15 @@ def test_coretemp_prefers_package_sensor(tmp_path: Path) -> None:
     assert reader.read() == 47.0
 
 
+def test_coretemp_two_sockets_reads_both_packages(tmp_path: Path) -> None:
+    roots = make_roots(tmp_path)
+    hwmon_chip(roots, 0, "coretemp", {"Package id 0": 51.0, "Core 0": 50.0})
+    hwmon_chip(roots, 1, "coretemp", {"Package id 1": 58.0, "Core 0": 57.0})
+    reader = HwmonTemp(roots.sysfs)
+    assert reader.read() == 58.0
+    assert len(reader.describe()["inputs"]) == 2  # type: ignore[arg-type]
+
+
 def test_coretemp_without_package_uses_hottest_core(tmp_path: Path) -> None:
     roots = make_roots(tmp_path)
     hwmon_chip(roots, 0, "coretemp", {"Core 0": 45.0, "Core 1": 49.5})

@@ -82,26 +82,29 @@ class HwmonTemp:
         self._chosen: tuple[str, Path, list[Path], str] | None = None
 
     def _choose(self) -> tuple[str, Path, list[Path], str]:
+        """(driver, first chip, inputs, rule). A multi-socket machine has one chip per
+        package (coretemp) or node (k10temp): the inputs of all of them are used."""
         if self._chosen is None:
-            chips: dict[str, Path] = {}
+            chips: dict[str, list[Path]] = {}
             for chip in _chips(self.sysfs_root):
-                chips.setdefault(_chip_name(chip), chip)
+                chips.setdefault(_chip_name(chip), []).append(chip)
             for name in TEMP_CHIPS:
-                found_chip = chips.get(name)
-                if found_chip is None:
-                    continue
-                chip = found_chip
-                try:
-                    entries = [p for p in chip.iterdir() if _TEMP_INPUT.match(p.name)]
-                except OSError:
-                    continue
-                labelled = [
-                    (_label(chip, p.name.removesuffix("_input")), p)
-                    for p in sorted_numeric(entries, "temp")
-                ]
-                inputs, rule = _pick_temp_inputs(name, labelled)
+                inputs: list[Path] = []
+                rule = ""
+                for chip in chips.get(name, []):
+                    try:
+                        entries = [p for p in chip.iterdir() if _TEMP_INPUT.match(p.name)]
+                    except OSError:
+                        continue
+                    labelled = [
+                        (_label(chip, p.name.removesuffix("_input")), p)
+                        for p in sorted_numeric(entries, "temp")
+                    ]
+                    chip_inputs, chip_rule = _pick_temp_inputs(name, labelled)
+                    inputs.extend(chip_inputs)
+                    rule = rule or chip_rule
                 if inputs:
-                    self._chosen = (name, chip, inputs, rule)
+                    self._chosen = (name, inputs[0].parent, inputs, rule)
                     break
             else:
                 found = sorted(n for n in chips if n)
@@ -135,10 +138,10 @@ class HwmonTemp:
 
     def describe(self) -> dict[str, object]:
         try:
-            name, chip, inputs, rule = self._choose()
+            name, _, inputs, rule = self._choose()
         except SensorError as err:
             return {"error": str(err)}
-        return {"chip": name, "path": str(chip), "inputs": [p.name for p in inputs], "rule": rule}
+        return {"chip": name, "inputs": [str(p) for p in inputs], "rule": rule}
 
     def close(self) -> None:
         pass
