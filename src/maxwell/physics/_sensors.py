@@ -14,7 +14,6 @@ chosen readers and <procfs>/stat.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from maxwell.availability import Availability
@@ -235,7 +234,6 @@ class Sensors:
         if self._energy is None:
             power_w = model_power_w
             self._energy_j += power_w * dt_s
-            plant_power_w = power_w
         else:
             energy_j = self._read_energy_j()
             power_w = NAN
@@ -245,9 +243,10 @@ class Sensors:
                     power_w = (energy_j - self._good_energy_j) / (now_s - self._good_t_s)
                 self._good_t_s, self._good_energy_j = now_s, energy_j
                 self._energy_j = energy_j
-            # The modelled thermometer follows measured power when there is one.
-            plant_power_w = power_w if math.isfinite(power_w) else model_power_w
-        self.plant.step(plant_power_w, dt_s)
+        # The plant is driven by the class's power model even when energy is measured:
+        # a measured host's power (a 300 W server, say) through another class's thermal
+        # resistances would give temperatures no real die has.
+        self.plant.step(model_power_w, dt_s)
         self._t_last = now_s
         sample = PhysicsSample(now_s, self._energy_j, power_w, self._read_temp_c(), busy)
         self._last = sample
