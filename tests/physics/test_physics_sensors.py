@@ -258,3 +258,17 @@ def test_attribution_conserves_energy(idle_j: float, dynamic_j: float, cpu_s: li
         assert per_agent.sum() + idle_j == pytest.approx(energy_j, rel=1e-9, abs=1e-9)
     else:
         assert per_agent.sum() == 0.0
+
+
+def test_modelled_temperature_with_measured_energy_follows_busy_cores(tmp_path: Path) -> None:
+    """A measured 1 kW does not push the desktop model's die past its busy-core range."""
+    roots = make_roots(tmp_path)
+    zone = powercap_zone(roots, "intel-rapl:0", "package-0", 0, 10**15)
+    s = probe(roots, now_s=0.0)
+    assert s.energy_measured and not s.temp_measured
+    write(zone / "energy_uj", 600 * 10**9)  # 600 kJ in 600 s: 1 kW
+    set_stat(roots, busy=0, idle=120_000)  # idle all along
+    sample = s.sample(600.0)
+    assert sample.power_w == pytest.approx(1000.0)
+    p = plant_params("desktop")
+    assert sample.temp_c == pytest.approx(p.steady_state_c(p.idle_power_w)[0], abs=0.01)
