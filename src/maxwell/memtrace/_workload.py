@@ -146,6 +146,10 @@ def main() -> int:
             for t in waiters:
                 t.join()
             waiters.clear()
+            # join() returns before the OS thread has finished exiting, and glibc frees
+            # the stack (madvise) on the way out: wait until only this thread is left.
+            while len(os.listdir("/proc/self/task")) > 1:
+                time.sleep(0.001)
             while forked:
                 pid, rel_w = forked.pop(), forked.pop()
                 os.write(rel_w, b"x")
