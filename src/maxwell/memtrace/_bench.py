@@ -111,7 +111,7 @@ def _iqr(xs: list[float]) -> list[float]:
 
 
 def run(
-    events: int = 20000, runs: int = 9, prefer: str = "auto", design: str = "auto"
+    events: int = 4000, runs: int = 31, prefer: str = "auto", design: str = "auto"
 ) -> dict[str, Any]:
     """Measure; `events` is the number of traced calls per timed block (half munmap, half madvise).
 

@@ -22,16 +22,16 @@ def register(commands: Commands) -> None:
     p.add_argument(
         "--events",
         type=int,
-        default=20000,
+        default=4000,
         metavar="N",
-        help="traced calls per run, half munmap, half madvise (default 20000)",
+        help="traced calls per run, half munmap, half madvise (default 4000)",
     )
     p.add_argument(
         "--runs",
         type=int,
-        default=9,
+        default=31,
         metavar="R",
-        help="alternating untraced/traced runs; the median is reported (default 9)",
+        help="alternating untraced/traced runs; the median is reported (default 31)",
     )
     p.add_argument("--backend", choices=("auto", "ebpf", "rss"), default="auto")
     p.add_argument(
