@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from physics_fakes import (
     AMD_PKG_ENERGY,
     AMD_UNIT,
@@ -39,6 +41,24 @@ def test_accumulator_handles_wrap_without_dropping_a_sample() -> None:
     assert acc.update([RawCounter(100, 1000, 1e-6)]) == pytest.approx(200e-6)  # wrapped
     assert acc.update([RawCounter(400, 1000, 1e-6)]) == pytest.approx(500e-6)
     assert acc.wraps == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    start=st.integers(0, 2**32 - 1),
+    increments=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=40),
+)
+def test_accumulator_counts_every_increment_below_one_wrap(
+    start: int, increments: list[int]
+) -> None:
+    """Any sequence of increments smaller than the counter range is counted exactly."""
+    acc = EnergyAccumulator()
+    value = start
+    acc.update([RawCounter(value, 1 << 32, 2.0**-16)])
+    for inc in increments:
+        value = (value + inc) % (1 << 32)
+        total = acc.update([RawCounter(value, 1 << 32, 2.0**-16)])
+    assert total == sum(increments) * 2.0**-16
 
 
 def test_accumulator_sums_domains_each_with_its_own_unit_and_wrap() -> None:
