@@ -61,10 +61,13 @@ def test_summary_matches_the_database(demo_runs: Path, policy: str) -> None:
 
 def test_the_maxwell_run_records_a_death(demo_runs: Path) -> None:
     s = load_run(demo_runs / "maxwell").summary
-    (t_apoptosis, agent) = _sql(
-        demo_runs / "maxwell" / "run.db",
-        "SELECT t_s, agent FROM events WHERE kind = 'apoptosis' ORDER BY rowid LIMIT 1",
-    )
+    con = sqlite3.connect(demo_runs / "maxwell" / "run.db")
+    row = con.execute(
+        "SELECT t_s, agent FROM events WHERE kind = 'apoptosis' ORDER BY rowid LIMIT 1"
+    ).fetchone()
+    con.close()
+    assert row is not None, "the demo's maxwell run is expected to record an apoptosis"
+    t_apoptosis, agent = row
     dead = {a.name: a for a in s.agents if a.death_t_s is not None}
     assert agent in dead
     assert dead[str(agent)].death_t_s == t_apoptosis
@@ -120,8 +123,9 @@ def test_gain_in_report_is_the_ratio_of_work_per_joule(demo_runs: Path, comparis
         if line.startswith("| verified work per J |")
     )
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cfs.work_per_j and mx.work_per_j
-    assert cells[-1] == f"{mx.work_per_j / cfs.work_per_j:.3g}×"
+    assert cfs.work_per_j is not None and mx.work_per_j is not None  # both used energy
+    expected = f"{mx.work_per_j / cfs.work_per_j:.3g}×" if cfs.work_per_j else "—"
+    assert cells[-1] == expected
 
 
 def test_no_runs_is_an_error(tmp_path: Path) -> None:
