@@ -110,6 +110,8 @@ def test_calibrate_on_this_machine_short(tmp_path: Path) -> None:
         "calibrate", "--duration", "8", "--idle", "2", "--sample", "0.25",
         "--profile", str(target), "--json",
     )
+    if proc.returncode == 1 and "other processes keep the CPU busy" in proc.stderr:
+        pytest.skip("the shared machine is saturated: no step to identify")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["profile"]["test"]["simulated"] is False

@@ -112,3 +112,40 @@ def test_calibrate_on_a_sim_rig_with_relay() -> None:
     assert cal.simc.gains.kp > 0 and cal.simc.gains.ki > 0
     assert cal.relay is not None and cal.relay.period_s > 0
     assert cal.relay_gains is not None
+
+
+def test_a_static_plant_fits_and_tunes_to_integral_action() -> None:
+    # Responds within one sample: the best model is τ ≈ 0; SIMC's limit is pure I.
+    t = np.arange(60.0)
+    u = np.where(t < 10, 0.0, 2.0)
+    y = 40.0 + 1.5 * np.concatenate([[0.0], u[:-1]])
+    fit = fit_fopdt(t, u, y)
+    assert fit.gain_c_per_core == pytest.approx(1.5, rel=0.05)
+    res = simc_gains(fit)
+    assert math.isfinite(res.gains.ki) and res.gains.ki > 0
+    assert res.gains.ki == pytest.approx(1.0 / (1.5 * (res.tau_c_s + res.theta_total_s)), rel=0.1)
+
+
+def test_fit_with_a_plant_not_at_steady_state_when_the_record_starts() -> None:
+    """A warm plant cooling while the step test begins (as on a busy machine)."""
+    params = hw_params("desktop")
+    plant, _ = class_plant("desktop", 0.0)
+    for _ in range(20):  # heat it for 20 s, then record idle → load
+        plant.step(2.0, 1.0)
+    rec = step_test(SimRig(plant, 2.0), idle_s=30.0, load_s=300.0, sample_s=0.5)
+    fit = fit_fopdt(*rec.arrays())
+    assert fit.free_start
+    assert fit.gain_c_per_core == pytest.approx(params.gain_c_per_core, rel=0.10)
+    plain = fit_fopdt(*rec.arrays(), free_start=False)
+    assert plain.rmse_c > 2 * fit.rmse_c
+
+
+def test_a_step_that_does_not_change_busy_cores_is_refused() -> None:
+    from maxwell.control.calibrate import Record, check_step
+
+    on = [False, False, True, True]
+    rec = Record([0.0, 1.0, 2.0, 3.0], [2.0, 2.0, 1.95, 2.0], [50.0] * 4, on)
+    with pytest.raises(ValueError, match="other processes keep the CPU busy"):
+        check_step(rec, 2.0)
+    rec.busy_cores = [0.1, 0.1, 2.0, 2.0]
+    check_step(rec, 2.0)

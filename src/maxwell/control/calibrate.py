@@ -272,6 +272,28 @@ def relay_test(rig: Rig, mid_c: float, duration_s: float, sample_s: float) -> Re
     return RelayResult(d, amplitude, period, ku, len(ups))
 
 
+MIN_STEP_FRACTION = 0.25  # of the burner's cores
+
+
+def check_step(rec: Record, cores: float) -> None:
+    """Refuse a step test whose load barely changed busy cores (a busy machine)."""
+    busy = np.asarray(rec.busy_cores, dtype=np.float64)
+    on = np.asarray(rec.load_on, dtype=np.bool_)
+    # busy_cores[n] covers the interval before sample n, so the first "on" sample
+    # already reports loaded time; skip the very first sample (no interval yet).
+    idle = busy[1:][~on[1:]]
+    load = busy[1:][on[1:]]
+    if idle.size == 0 or load.size == 0:
+        raise ValueError("the step test needs samples both idle and under load")
+    idle_c, load_c = float(np.nanmedian(idle)), float(np.nanmedian(load))
+    if load_c - idle_c < MIN_STEP_FRACTION * cores:
+        raise ValueError(
+            f"the load raised busy cores only from {idle_c:.2f} to {load_c:.2f} (burner:"
+            f" {cores:g} cores): other processes keep the CPU busy; calibrate when the"
+            " machine is quiet, or use --simulate"
+        )
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Everything a calibration produced."""
@@ -295,6 +317,7 @@ def calibrate(
 ) -> Calibration:
     """Step test → fit → SIMC gains; with `relay_s` > 0, also a relay test afterwards."""
     rec = step_test(rig, idle_s, load_s, sample_s)
+    check_step(rec, rig.cores)
     t, u, y = rec.arrays()
     fit = fit_fopdt(t, u, y)
     tuning = simc_gains(fit, SimcRule(tick_s=tick_s), price_per_core)

@@ -56,7 +56,7 @@ def class_tuning(
 ) -> tuple[FOPDTFit, SimcResult]:
     """The fit and SIMC tuning of a hardware class's model plant (cached)."""
     t, u, y = simulated_step_test(hw_class)
-    fit = fit_fopdt(t, u, y)
+    fit = fit_fopdt(t, u, y, free_start=False)  # the model starts at steady state
     return fit, simc_gains(fit, SimcRule(tick_s=tick_s), price_per_core)
 
 

@@ -51,6 +51,7 @@ class FOPDTFit:
     n_samples: int
     fast_fraction: float = 0.0
     tau_fast_s: float = 0.0
+    free_start: bool = False  # the record did not start at steady state
 
     @property
     def fast_gain_c_per_core(self) -> float:
@@ -67,6 +68,7 @@ class FOPDTFit:
             "n_samples": self.n_samples,
             "fast_fraction": self.fast_fraction,
             "tau_fast_s": self.tau_fast_s,
+            "free_start": float(self.free_start),
         }
 
 
@@ -105,6 +107,24 @@ class _GridFit(NamedTuple):
     theta: float
 
 
+def _solve_subsets(
+    gram: FloatArray, rhs: FloatArray, syy: float, idx: npt.NDArray[np.intp]
+) -> tuple[FloatArray, FloatArray]:
+    """Least squares on column subsets: `idx` (P, q) picks q regressors per candidate.
+
+    Returns (coef (θ, P, q), sse (θ, P)) from the Gram matrix (θ, r, r) and the
+    right-hand side (θ, r); a tiny ridge keeps all-zero columns harmless.
+    """
+    g = gram[:, idx[:, :, None], idx[:, None, :]]  # (θ, P, q, q)
+    b = rhs[:, idx]  # (θ, P, q)
+    diag = np.einsum("apqq->apq", g)
+    ridge = 1e-10 * np.maximum(diag.max(axis=-1, keepdims=True), 1.0)
+    g = g + np.eye(idx.shape[1]) * ridge[..., None]
+    coef = np.linalg.solve(g, b[..., None])[..., 0]
+    sse = syy - np.einsum("apq,apq->ap", coef, b)
+    return coef, sse
+
+
 def _fit_grid(
     t_s: FloatArray,
     u: FloatArray,
@@ -112,68 +132,74 @@ def _fit_grid(
     taus: FloatArray,
     thetas: FloatArray,
     two_modes: bool,
+    free_start: bool,
 ) -> _GridFit:
-    """Best fit over a grid of y = c + k_a·F_τa(u(t−θ)) [+ k_b·F_τb(u(t−θ))].
+    """Best fit over a grid of
+    y = c + Σ_modes [k_m·F_τm(u(t−θ)) + s_m·e^(−t/τm)],
+    one mode or two (τ_a > τ_b). With `free_start` the decay terms absorb a plant
+    that was not at steady state when the record began (other load on the machine,
+    a warm die); without, s_m = 0.
 
-    Every (θ, τ_a[, τ_b]) combination is scored at once: the linear parameters
-    (c, k_a[, k_b]) come from normal equations assembled from one Gram matrix per θ.
-    Negative gains are not physical and such points are not eligible.
+    Every (θ, τ_a[, τ_b]) combination is scored at once from one Gram matrix per θ;
+    negative gains k_m are not physical and such points are not eligible.
     """
     u_del = _delayed_inputs(t_s, u - u[0], thetas)  # deviation from the initial input
     x = _filtered(t_s, u_del, taus)  # (θ, τ, n)
-    n_pts = float(t_s.size)
-    sx = x.sum(axis=2)  # (θ, τ)
-    sxy = x @ y  # (θ, τ)
-    sxx = np.einsum("atn,asn->ats", x, x)  # (θ, τ, τ)
-    sy = float(y.sum())
-    syy = float(y @ y)
-    n_th, n_tau = sx.shape
-    # One mode: 2×2 normal equations per (θ, τ).
-    diag = np.einsum("att->at", sxx)
-    det1 = n_pts * diag - sx * sx
-    ok1 = det1 > 1e-12 * np.maximum(n_pts * diag, 1.0)
-    det1 = np.where(ok1, det1, 1.0)
-    k1 = (n_pts * sxy - sx * sy) / det1
-    c1 = (sy - k1 * sx) / n_pts
-    sse1 = syy - (c1 * sy + k1 * sxy)
-    sse1 = np.where(ok1 & (k1 >= 0), sse1, np.inf)
+    t0 = t_s - t_s[0]
+    safe = np.where(taus > 0, taus, 1.0)
+    decay = np.where(taus[:, None] > 0, np.exp(-t0[None, :] / safe[:, None]), 0.0)  # (τ, n)
+    n_th, m, n = x.shape
+    if not free_start:
+        decay = np.zeros_like(decay)  # the ridge then pins those coefficients at 0
+    # Regressor columns: 0 = constant, 1..m = responses, m+1..2m = decays; each scaled
+    # to unit norm (and y centred) so the normal equations stay well conditioned.
+    cols = np.empty((n_th, 1 + 2 * m, n))
+    cols[:, 0] = 1.0
+    cols[:, 1 : m + 1] = x
+    cols[:, m + 1 :] = decay[None]
+    norms = np.sqrt(np.einsum("arn,arn->ar", cols, cols))
+    norms = np.where(norms > 0, norms, 1.0)
+    cols /= norms[..., None]
+    y_mean = float(y.mean())
+    yc = y - y_mean
+    gram = np.einsum("arn,asn->ars", cols, cols)
+    rhs = cols @ yc
+    syy = float(yc @ yc)
+
+    one = np.arange(m)
+    idx1 = np.stack([np.zeros(m, dtype=np.intp), 1 + one, 1 + m + one], axis=1)
+    coef1, sse1 = _solve_subsets(gram, rhs, syy, idx1)
+    coef1 = coef1 / norms[:, idx1]  # back to physical units
+    sse1 = np.where(np.isfinite(sse1) & (coef1[..., 1] >= 0), sse1, np.inf)
     i, j = np.unravel_index(int(np.argmin(sse1)), sse1.shape)
     best = _GridFit(
-        float(sse1[i, j]), float(k1[i, j]), 0.0, float(c1[i, j]), float(taus[j]), math.nan,
-        float(thetas[i]),
+        float(sse1[i, j]), float(coef1[i, j, 1]), 0.0, float(coef1[i, j, 0]) + y_mean,
+        float(taus[j]), math.nan, float(thetas[i]),
     )
     if not two_modes:
         return best
-    # Two modes: 3×3 normal equations per (θ, τ_a, τ_b), τ_a > τ_b (slow, fast).
-    gram = np.empty((n_th, n_tau, n_tau, 3, 3))
-    gram[..., 0, 0] = n_pts
-    gram[..., 0, 1] = gram[..., 1, 0] = sx[:, :, None]
-    gram[..., 0, 2] = gram[..., 2, 0] = sx[:, None, :]
-    gram[..., 1, 1] = diag[:, :, None]
-    gram[..., 2, 2] = diag[:, None, :]
-    gram[..., 1, 2] = gram[..., 2, 1] = sxx
-    rhs = np.empty((n_th, n_tau, n_tau, 3))
-    rhs[..., 0] = sy
-    rhs[..., 1] = sxy[:, :, None]
-    rhs[..., 2] = sxy[:, None, :]
-    pair = taus[:, None] > taus[None, :]
-    dets = np.linalg.det(gram)
-    scale = np.maximum(np.abs(gram).max(axis=(-1, -2)), 1.0) ** 3
-    ok = pair[None] & (np.abs(dets) > 1e-10 * scale)
-    gram = np.where(ok[..., None, None], gram, np.eye(3))
-    coef = np.linalg.solve(gram, rhs[..., None])[..., 0]
-    sse2 = syy - np.einsum("atsp,atsp->ats", coef, rhs)
-    sse2 = np.where(ok & (coef[..., 1] >= 0) & (coef[..., 2] >= 0), sse2, np.inf)
-    i, a, b = np.unravel_index(int(np.argmin(sse2)), sse2.shape)
-    if float(sse2[i, a, b]) < best.sse:
+    a_idx, b_idx = np.nonzero(taus[:, None] > taus[None, :])  # τ_a > τ_b
+    if a_idx.size == 0:
+        return best
+    idx2 = np.stack(
+        [np.zeros_like(a_idx), 1 + a_idx, 1 + b_idx, 1 + m + a_idx, 1 + m + b_idx], axis=1
+    ).astype(np.intp)
+    coef2, sse2 = _solve_subsets(gram, rhs, syy, idx2)
+    coef2 = coef2 / norms[:, idx2]
+    ok = np.isfinite(sse2) & (coef2[..., 1] >= 0) & (coef2[..., 2] >= 0)
+    sse2 = np.where(ok, sse2, np.inf)
+    i, p = np.unravel_index(int(np.argmin(sse2)), sse2.shape)
+    if float(sse2[i, p]) < best.sse:
         best = _GridFit(
-            float(sse2[i, a, b]), float(coef[i, a, b, 1]), float(coef[i, a, b, 2]),
-            float(coef[i, a, b, 0]), float(taus[a]), float(taus[b]), float(thetas[i]),
+            float(sse2[i, p]), float(coef2[i, p, 1]), float(coef2[i, p, 2]),
+            float(coef2[i, p, 0]) + y_mean, float(taus[a_idx[p]]), float(taus[b_idx[p]]),
+            float(thetas[i]),
         )
     return best
 
 
 MAX_FIT_SAMPLES = 1200
+FREE_START_SSE_RATIO = 0.5
 
 
 def _decimate(
@@ -192,20 +218,29 @@ def _decimate(
 
 
 def fit_fopdt(
-    t_s: npt.ArrayLike, u_cores: npt.ArrayLike, temp_c: npt.ArrayLike, *, fast_part: bool = True
+    t_s: npt.ArrayLike,
+    u_cores: npt.ArrayLike,
+    temp_c: npt.ArrayLike,
+    *,
+    fast_part: bool = True,
+    free_start: bool | None = None,
 ) -> FOPDTFit:
     """Fit k (°C per core), τ (s) and θ (s) to a record of busy cores and temperature.
 
     ``u_cores[n]`` is the load held from ``t_s[n]`` to ``t_s[n+1]`` and ``temp_c[n]``
-    the temperature at ``t_s[n]``. The record must start near steady state and
-    contain a clear change of input (a step test); samples need not be evenly spaced.
+    the temperature at ``t_s[n]``. The record must contain a clear change of input
+    (a step test); samples need not be evenly spaced.
+
+    ``free_start``: whether the plant may start away from steady state (each mode
+    gets a free initial deviation decaying as e^(−t/τ)). None (default) fits both
+    ways and keeps the free start only if it at least halves the squared error.
 
     With ``fast_part`` (the default) the model has a second, faster mode sharing the
     dead time — the die over the heatsink:
     T = c + k_slow·u(t−θ)/(τs+1) + k_fast·u(t−θ)/(τ_f s+1), τ_f ≥ 0 (0: faster than
     the sampling); k = k_slow + k_fast is reported with `fast_fraction` = k_fast/k and
     `tau_fast_s`. Without it (or when the fast mode does not help) it is the plain
-    FOPDT. Fitted by coordinate descent on (θ, τ) and τ_f grids.
+    FOPDT. Fitted on grids over (θ, τ, τ_f), the linear parameters exact at each point.
     """
     t = np.asarray(t_s, dtype=np.float64)
     u = np.asarray(u_cores, dtype=np.float64)
@@ -221,25 +256,14 @@ def fit_fopdt(
     if float(np.ptp(u)) < 0.05:
         raise ValueError("the input barely changed (busy cores range < 0.05): nothing to identify")
     t, u, y = _decimate(t - t[0], u, y)
-    span = float(t[-1])
-    dt_min = float(np.min(np.diff(t)))
-
-    taus = np.concatenate([[0.0], np.geomspace(dt_min / 4, span * 10, 48)])
-    thetas = np.linspace(0.0, span / 4, 21)
-    best = _fit_grid(t, u, y, taus, thetas, fast_part)
-    d_theta = float(thetas[1] - thetas[0])
-    ratio = 1.5
-    for _ in range(3):
-        # Refine around the best point (both τ, and θ) on finer grids.
-        centres = [best.tau_slow] + ([best.tau_fast] if best.tau_fast > 0 else [])
-        local = [np.geomspace(max(c / ratio, dt_min / 8), c * ratio, 11) for c in centres]
-        taus = np.unique(np.concatenate([[0.0], *local]))
-        thetas = np.linspace(max(best.theta - 2 * d_theta, 0.0), best.theta + 2 * d_theta, 9)
-        d_theta = float(thetas[1] - thetas[0])
-        ratio = ratio**0.5
-        candidate = _fit_grid(t, u, y, taus, thetas, fast_part)
-        if candidate.sse <= best.sse:
-            best = candidate
+    best = _search(t, u, y, fast_part, free_start=bool(free_start))
+    started_free = bool(free_start)
+    if free_start is None:
+        # Free initial state only when it explains the record much better (it can
+        # also mimic part of a slow step response, so it must earn its place).
+        free = _search(t, u, y, fast_part, free_start=True)
+        if free.sse < FREE_START_SSE_RATIO * best.sse:
+            best, started_free = free, True
     two = not math.isnan(best.tau_fast)
     k_slow, k_fast = best.k_slow, best.k_fast if two else 0.0
     k = k_slow + k_fast
@@ -252,7 +276,32 @@ def fit_fopdt(
         n_samples=int(t.size),
         fast_fraction=k_fast / k if k > 0 else 0.0,
         tau_fast_s=best.tau_fast if two else 0.0,
+        free_start=started_free,
     )
+
+
+def _search(
+    t: FloatArray, u: FloatArray, y: FloatArray, fast_part: bool, free_start: bool
+) -> _GridFit:
+    """Coarse grid over (θ, τ[, τ_f]), then three finer grids around the best point."""
+    span = float(t[-1])
+    dt_min = float(np.min(np.diff(t)))
+    taus = np.concatenate([[0.0], np.geomspace(dt_min / 4, span * 10, 48)])
+    thetas = np.linspace(0.0, span / 4, 21)
+    best = _fit_grid(t, u, y, taus, thetas, fast_part, free_start)
+    d_theta = float(thetas[1] - thetas[0])
+    ratio = 1.5
+    for _ in range(3):
+        centres = [c for c in (best.tau_slow, best.tau_fast) if c > 0]  # NaN, 0: none
+        local = [np.geomspace(max(c / ratio, dt_min / 8), c * ratio, 11) for c in centres]
+        taus = np.unique(np.concatenate([[0.0], *local]))
+        thetas = np.linspace(max(best.theta - 2 * d_theta, 0.0), best.theta + 2 * d_theta, 9)
+        d_theta = float(thetas[1] - thetas[0])
+        ratio = ratio**0.5
+        candidate = _fit_grid(t, u, y, taus, thetas, fast_part, free_start)
+        if candidate.sse <= best.sse:
+            best = candidate
+    return best
 
 
 @dataclass(frozen=True)
@@ -312,7 +361,8 @@ def simc_gains(
     tau_c = max(theta, rule.tau_c_floor_frac * fit.tau_s, rule.tau_c_floor_ticks * rule.tick_s)
     kc = fit.tau_s / (k * (tau_c + theta))
     tau_i = min(fit.tau_s, 4.0 * (tau_c + theta))
-    ki = kc / tau_i
+    # τ → 0 (a static plant): SIMC's limit is pure integral action 1/(k(τ_c+θ)).
+    ki = kc / tau_i if tau_i > 0 else 1.0 / (k * (tau_c + theta))
     k_fast = fit.fast_gain_c_per_core
     if k_fast > 0:
         # The fast mode reaches the die within a few ticks, so near the loop's
