@@ -94,6 +94,8 @@ def test_own_registry_not_the_global_one() -> None:
         assert a.registry is not REGISTRY and b.registry is not a.registry
         assert REGISTRY.get_sample_value("maxwell_reserve_price") is None
         assert a.port != b.port
+        with pytest.raises(OSError, match="choose another --prometheus-port"):
+            MetricsExporter(a.port, ["x"], "modelled", "modelled")  # port taken
     finally:
         a.close()
         b.close()

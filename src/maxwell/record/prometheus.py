@@ -142,7 +142,14 @@ class MetricsExporter:
         )
         self.registry.register(self._collector)
         self._ignored: set[str] = set()
-        self._server, self._thread = start_http_server(port, addr=addr, registry=self.registry)
+        try:
+            self._server, self._thread = start_http_server(port, addr=addr, registry=self.registry)
+        except OSError as err:
+            raise OSError(
+                err.errno,
+                f"cannot serve /metrics on {addr}:{port} ({err.strerror}); "
+                "choose another --prometheus-port",
+            ) from err
         self._closed = False
 
     @property
