@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import pytest
+
 from maxwell.memtrace import _cgroup, _ebpf
 from maxwell.memtrace._bench import Workload, page_round
 
@@ -150,3 +152,20 @@ def test_cgroup_and_pid_agents_coexist(ebpf_tracer, cgroups, workloads):
     p.cmd("munmap 12288")
     after = ebpf_tracer.read(pids)
     assert (after["a"] - before["a"], after["p"] - before["p"]) == (8192, 12288)
+
+
+def test_tracepoint_attachment_counts_the_same(cgroups, workloads):
+    if not _ebpf.available().ok:
+        pytest.skip(f"eBPF tracer unavailable here: {_ebpf.available().reason}")
+    if not _ebpf.tracefs_ready():
+        pytest.skip("tracefs not mounted (mount -t tracefs nodev /sys/kernel/tracing)")
+    tracer = _ebpf.EbpfTracer(design="tp")
+    try:
+        w, cg = _in_cgroup(cgroups, workloads, "a")
+        tracer.add("a", cg, w.pid)
+        one = sum(page_round(s) for s in SIZES)
+        assert _delta(tracer, "a", w, f"munmap {_sizes()}") == one
+        assert _delta(tracer, "a", w, f"madvise {MADV_DONTNEED} {_sizes()}") == one
+        assert _delta(tracer, "a", w, "einval") == 4096
+    finally:
+        tracer.close()
