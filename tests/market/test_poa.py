@@ -98,3 +98,16 @@ def test_enumeration_is_bounded() -> None:
 def test_bad_arguments(kw: dict) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValueError):
         run_poa(**kw)
+
+
+def test_two_slot_lower_bound_instance_is_found_exactly() -> None:
+    """α = (1, ½), values (1, ½): the low bidder takes slot 1 bidding ½, the high
+    bidder sits in slot 2 paying nothing; OPT/W = (1 + ¼)/(½ + ½) = 1.25, the known
+    lower bound for two slots (worked out by hand: W(eq) = ½ + ½·1)."""
+    v = np.array([[1.0, 0.5]])
+    w = np.array([[1.0, 0.5]])
+    welfare, count, bids, order = worst_pure_nash(v, w)
+    assert optimal_welfare_batch(v, w)[0] / welfare[0] == pytest.approx(1.25, abs=1e-12)
+    assert count[0] == 2  # the efficient and the inefficient ranking
+    assert order[0].tolist() == [1, 0]
+    assert bids[0][1] == pytest.approx(0.5)
