@@ -17,7 +17,8 @@ LINES = 100_000
 # Defaults: hostile connections are cut off after 5 bad lines and evicted when anonymous
 # sockets crowd the endpoint, so most of what they send is never parsed. Unlimited
 # strikes and connections: every one of the lines is parsed.
-@pytest.mark.parametrize(("max_strikes", "max_connections"), [(5, 64), (10**9, 10**5)])
+@pytest.mark.parametrize(("max_strikes", "max_connections"), [
+    (5, 64), pytest.param(10**9, 10**5, marks=pytest.mark.slow)])
 def test_endpoint_survives_hostile_lines_and_honest_agents_are_unaffected(
     tmp_path: Path, max_strikes: int, max_connections: int,
 ) -> None:

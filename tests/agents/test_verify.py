@@ -94,7 +94,7 @@ def test_unverifiable_kind_earns_nothing_and_is_not_fraud() -> None:
     assert "not verifiable" in v.reason
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
     lambda kids: st.lists(kids, max_size=4)
