@@ -8,7 +8,6 @@ supervisors (and other people's test runs) share the machine.
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import time
 from pathlib import Path
@@ -75,24 +74,32 @@ def cleanup_stale(
     return report
 
 
-def _kill_tagged(report: CleanupReport) -> None:
-    """Signals-tier leftovers (and escapees): processes tagged by a dead supervisor."""
-    for _ in range(50):
-        victims = []
+def _kill_tagged(report: CleanupReport, timeout_s: float = 5.0) -> None:
+    """Signals-tier leftovers (and escapees): processes tagged by a dead supervisor.
+
+    Waits (bounded) until every one found is gone: a process with a pending
+    SIGKILL on a loaded machine may need a while to be scheduled and exit.
+    """
+    known: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    while True:
         for pid in _proc.all_pids():
             tag = _proc.read_tag(pid)
             if tag is None:
                 continue
             sup_id = tag.split("/", 1)[0]
             if not _supervisor_alive(sup_id) and _proc.pid_alive(pid):
-                victims.append(pid)
+                known.add(pid)
                 if sup_id not in report.removed_supervisors:
                     report.removed_supervisors.append(sup_id)
-        if not victims:
-            return
+        pending = [p for p in known if _proc.pid_alive(p)]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            report.errors.append(f"tagged processes {sorted(pending)} survived SIGKILL")
+            break
         # Stopped processes die from SIGKILL too; SIGCONT is not needed.
-        report.killed_pids.extend(_proc.kill_pids(victims, signal.SIGKILL))
+        _proc.kill_pids(pending, signal.SIGKILL)
         time.sleep(0.002)
-        with contextlib.suppress(Exception):
-            _proc.reap(victims)
-    report.errors.append("tagged processes kept reappearing after 50 rounds")
+        _proc.reap(known)  # ours to reap if we are their subreaper
+    report.killed_pids.extend(known)
