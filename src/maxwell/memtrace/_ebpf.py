@@ -112,13 +112,23 @@ class EbpfTracer:
             design = default_design()
         if design not in DESIGNS:
             raise ValueError(f"unknown eBPF design {design!r}; choose one of {sorted(DESIGNS)}")
+        if design == "tp" and not tracefs_ready():
+            raise _libbpf.LibbpfError(
+                2,
+                "design tp needs tracefs for the syscalls:* event ids; mount it "
+                "(mount -t tracefs nodev /sys/kernel/tracing) or use design raw",
+            )
         self.design = design
         wanted = set(DESIGNS[design]) | {"inherit_on_fork"}
         self._obj = _libbpf.BpfObject(object_path, {p: p in wanted for p in _ALL_PROGRAMS})
-        self._ncpus = _libbpf.num_possible_cpus()
-        self._cgroups = self._obj.map("cgroup_slots", 8, 4)
-        self._pids = self._obj.map("pid_slots", 4, 4)
-        self._freed = self._obj.map("freed", 4, _FREED.size * self._ncpus)
+        try:
+            self._ncpus = _libbpf.num_possible_cpus()
+            self._cgroups = self._obj.map("cgroup_slots", 8, 4)
+            self._pids = self._obj.map("pid_slots", 4, 4)
+            self._freed = self._obj.map("freed", 4, _FREED.size * self._ncpus)
+        except OSError:
+            self._obj.close()
+            raise
         self._slots: dict[str, int] = {}
         self._pid_agents: set[str] = set()
         self._leaders: dict[str, int] = {}
