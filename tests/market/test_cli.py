@@ -54,7 +54,7 @@ def test_experiment_poa_text(capsys: pytest.CaptureFixture[str]) -> None:
         ["bench", "auction", "--units", "0"],
         ["bench", "auction", "--runs", "0"],
         ["experiment", "poa", "--instances", "0"],
-        ["experiment", "poa", "--slots", "6", "--agents", "12"],
+        ["experiment", "poa", "--slots", "8"],
         ["experiment", "poa", "--agents", "1"],
     ],
 )

@@ -89,7 +89,7 @@ def test_hedge_welfare_never_beats_optimum() -> None:
 
 
 def test_enumeration_is_bounded() -> None:
-    v, w = random_instances(np.random.default_rng(0), 1, 10, 6)
+    v, w = random_instances(np.random.default_rng(0), 1, 10, 8)
     with pytest.raises(ValueError, match="too many"):
         worst_pure_nash(v, w)
 
@@ -111,3 +111,28 @@ def test_two_slot_lower_bound_instance_is_found_exactly() -> None:
     assert count[0] == 2  # the efficient and the inefficient ranking
     assert order[0].tolist() == [1, 0]
     assert bids[0][1] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("agents", "slots"), [(4, 2), (5, 3)])
+def test_top_k_rankings_find_the_same_worst_equilibria_as_every_assignment(
+    agents: int, slots: int
+) -> None:
+    """The reduction to the K! orders of the K highest values loses nothing: compare
+    with every ordered choice of K winners and a top loser, n!/(n−K−1)! of them."""
+    import itertools
+
+    from maxwell.market.poa import FEASIBLE_TOL, _block_lp
+
+    v, w = random_instances(np.random.default_rng(agents * 10 + slots), 40, agents, slots)
+    fast, count, _, _ = worst_pure_nash(v, w)
+    every = np.array(list(itertools.permutations(range(agents), slots + 1)), dtype=np.int64)
+    slack, _ = _block_lp(v, w, every)
+    welfare = np.sum(v[:, every[:, :slots]] * w[:, None, :], axis=2)
+    brute = np.where(slack <= FEASIBLE_TOL, welfare, np.inf).min(axis=1)
+    assert np.allclose(fast, brute, rtol=0, atol=1e-12)
+    # Feasible assignments all have the K highest values as winners.
+    top = np.sort(np.argsort(-v, axis=1)[:, :slots], axis=1)
+    feasible = slack <= FEASIBLE_TOL
+    for i, a in zip(*np.nonzero(feasible), strict=True):
+        assert np.array_equal(np.sort(every[a, :slots]), top[i])
+    assert np.all(count >= 1)

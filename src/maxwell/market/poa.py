@@ -4,16 +4,18 @@ An instance is n unit-demand bidders with values v_i per core-second drawn unifo
 on [0, 1] and K slot weights with α₁ = 1 and the rest uniform on [0, 1], sorted
 down. For each instance:
 
-* Pure Nash equilibria, exhaustively: every ordered choice of the K winners and the
-  highest loser is an "assignment"; it is an equilibrium outcome iff some bid vector
-  ranks the bidders that way, overbids nobody (0 ≤ b_i ≤ v_i, the assumption under
-  which the proven bounds hold), and leaves no bidder a profitable deviation: the
-  winner of slot k, paying b_(k+1), must not prefer slot j < k at price b_(j), slot
-  j > k at price b_(j+1), or nothing; a loser must not prefer any slot at its price.
-  Those conditions are linear in the bids, so each assignment is one feasibility LP
-  (scipy HiGHS; all assignments of many instances are solved as one block LP whose
-  per-block slack is zero exactly for the feasible blocks). The worst equilibrium is
-  the feasible assignment of least welfare; the ratio is OPT / W(worst).
+* Pure Nash equilibria, exhaustively: a ranking of the bidders (the K slot holders,
+  then the highest loser) is an equilibrium outcome iff some bid vector ranks them
+  that way, overbids nobody (0 ≤ b_i ≤ v_i, the assumption under which the proven
+  bounds hold), and leaves no bidder a profitable deviation: the winner of slot k,
+  paying b_(k+1), must not prefer slot j < k at price b_(j), slot j > k at price
+  b_(j+1), or nothing; a loser must not prefer any slot at its price. Without
+  overbidding the slot holders must be the K highest values, so the K! orders of
+  those are all the rankings there are (argument in `worst_pure_nash`). The
+  conditions are linear in the bids, so each ranking is one feasibility LP (scipy
+  HiGHS; all rankings of many instances are solved as one block LP whose per-block
+  slack is zero exactly for the feasible blocks). The worst equilibrium is the
+  feasible ranking of least welfare; the ratio is OPT / W(worst).
 * No-regret learning: every bidder runs full-information Hedge (multiplicative
   weights) over a grid of bids in [0, v_i] for a number of rounds; the ratio is OPT
   over the average realized welfare (the empirical play approaches a coarse
@@ -48,7 +50,7 @@ BOUNDS = {
     "coarse_correlated_upper_caragiannis_2011": 2.310,
 }
 FEASIBLE_TOL = 1e-9
-MAX_ASSIGNMENTS = 5040
+MAX_ASSIGNMENTS = 5040  # K ≤ 7
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class PoAResult:
     values: FloatArray  # (I, n)
     weights: FloatArray  # (I, K)
     ratios: FloatArray  # OPT / W(worst pure NE) per instance
-    equilibria: IntArray  # feasible assignments per instance
+    equilibria: IntArray  # equilibrium rankings per instance (of K!)
     worst_bids: FloatArray  # (I, n) bids of the worst equilibrium found
     worst_order: IntArray  # (I, m) its ranking: slot holders, then the top loser
     learning_ratios: FloatArray  # OPT / mean welfare under Hedge bidders
@@ -75,9 +77,10 @@ class PoAResult:
     @property
     def method(self) -> str:
         return (
-            f"pure Nash: exhaustive over all {n_assignments(self.agents, self.slots)} "
-            f"assignments per instance, each checked for equilibrium bids (no overbidding) "
-            f"by an LP (scipy HiGHS); learning: full-information Hedge over {self.grid} bids "
+            f"pure Nash: exhaustive over the {n_assignments(self.agents, self.slots)} "
+            f"rankings of the K highest values per instance (no overbidding admits no "
+            f"other winners), each checked for equilibrium bids by an LP (scipy "
+            f"HiGHS); learning: full-information Hedge over {self.grid} bids "
             f"in [0, v] for {self.rounds} rounds; values U[0,1], α₁=1, α_k sorted U[0,1]"
         )
 
@@ -107,8 +110,9 @@ class PoAResult:
 
 
 def n_assignments(agents: int, slots: int) -> int:
-    """Ordered choices of K winners and the top loser: n! / (n − K − 1)!."""
-    return math.perm(agents, min(slots + 1, agents))
+    """Rankings examined per instance: the K! orders of the K highest values in the
+    slots (all n! orders if n ≤ K); see `worst_pure_nash` for why that is all."""
+    return math.factorial(min(slots, agents))
 
 
 def random_instances(
@@ -129,8 +133,12 @@ def optimal_welfare_batch(values: FloatArray, weights: FloatArray) -> FloatArray
 
 
 def _assignments(agents: int, slots: int) -> IntArray:
-    m = min(slots + 1, agents)
-    return np.array(list(itertools.permutations(range(agents), m)), dtype=np.int64)
+    """Rankings by value rank (0 = highest value): the slot holders, then the top loser."""
+    winners = min(slots, agents)
+    tail = [winners] if agents > winners else []
+    return np.array(
+        [[*p, *tail] for p in itertools.permutations(range(winners))], dtype=np.int64
+    )
 
 
 def _block_lp(
@@ -231,10 +239,17 @@ def worst_pure_nash(
 ) -> tuple[FloatArray, IntArray, FloatArray, IntArray]:
     """Welfare of the worst pure Nash equilibrium per instance (no overbidding).
 
-    Returns (welfare (I,), number of equilibrium assignments (I,), bids (I, n),
+    Returns (welfare (I,), number of equilibrium rankings (I,), bids (I, n),
     ranking (I, m): the agents in slots 1…K and the highest loser, in that order;
     agents not listed bid 0).
-    An instance without any equilibrium assignment (it cannot happen: the
+
+    Without overbidding the slot holders are the K highest values: a loser must not
+    want slot K at its price b_(K), so b_(K) ≥ v_loser, while every holder bids at
+    least b_(K) and at most its own value. And of the losers, the one with the highest
+    value is the best candidate for the rank just below the slots (it allows the
+    largest b_(K+1); every other constraint is the same). So the K! orders of the K
+    highest values, with the highest loser next, are every pure equilibrium outcome
+    there is. An instance without an equilibrium ranking (it cannot happen: the
     Edelman–Ostrovsky–Schwarz / Varian equilibrium is efficient and does not
     overbid) would get welfare NaN.
     """
@@ -242,9 +257,12 @@ def worst_pure_nash(
     k = weights.shape[1]
     if n_assignments(n, k) > MAX_ASSIGNMENTS:
         raise ValueError(
-            f"{n_assignments(n, k)} assignments per instance is too many to enumerate "
-            f"(limit {MAX_ASSIGNMENTS}): use fewer agents or slots"
+            f"{n_assignments(n, k)} rankings per instance is too many to enumerate "
+            f"(limit {MAX_ASSIGNMENTS}): use fewer slots"
         )
+    # Work in value-rank space: agent r is the r-th highest value of its instance.
+    by_value = np.argsort(-values, axis=1, kind="stable")
+    ranked_values = np.take_along_axis(values, by_value, axis=1)
     perms = _assignments(n, k)
     winners = min(k, perms.shape[1])
     out_w = np.full(i_n, np.nan)
@@ -252,22 +270,23 @@ def worst_pure_nash(
     out_bids = np.zeros((i_n, n))
     out_order = np.zeros((i_n, perms.shape[1]), dtype=np.int64)
     for start in range(0, i_n, batch):
-        v = values[start : start + batch]
-        w = weights[start : start + batch]
+        stop = min(start + batch, i_n)
+        v = ranked_values[start:stop]
+        w = weights[start:stop]
         slack, bids = _block_lp(v, w, perms)
         welfare = np.sum(v[:, perms[:, :winners]] * w[:, None, :winners], axis=2)
         feasible = slack <= FEASIBLE_TOL
         masked = np.where(feasible, welfare, np.inf)
         worst = np.argmin(masked, axis=1)
-        rows = np.arange(v.shape[0])
+        rows = np.arange(stop - start)
         ok = feasible.any(axis=1)
-        out_w[start : start + v.shape[0]] = np.where(ok, masked[rows, worst], np.nan)
-        out_count[start : start + v.shape[0]] = feasible.sum(axis=1)
-        chosen = perms[worst]  # (B, m)
-        eq_bids = np.zeros((v.shape[0], n))
+        out_w[start:stop] = np.where(ok, masked[rows, worst], np.nan)
+        out_count[start:stop] = feasible.sum(axis=1)
+        chosen = np.take_along_axis(by_value[start:stop], perms[worst], axis=1)  # agents
+        eq_bids = np.zeros((stop - start, n))
         np.put_along_axis(eq_bids, chosen, bids[rows, worst], axis=1)
-        out_bids[start : start + v.shape[0]] = eq_bids
-        out_order[start : start + v.shape[0]] = chosen
+        out_bids[start:stop] = eq_bids
+        out_order[start:stop] = chosen
     return out_w, out_count, out_bids, out_order
 
 
