@@ -11,7 +11,16 @@ hardware class's model plant when no profile exists. This package reads
 """
 
 from maxwell.control.defaults import default_gains, default_limits
-from maxwell.control.pid import PID, PIDGains, PIDLimits, PIDOutput, PIDState, pid_step
+from maxwell.control.pid import (
+    PID,
+    PIDGains,
+    PIDLimits,
+    PIDOutput,
+    PIDState,
+    last_output,
+    pid_step,
+    retune,
+)
 from maxwell.control.profile import (
     GainChoice,
     Machine,
@@ -44,8 +53,10 @@ __all__ = [
     "default_limits",
     "default_profile_path",
     "gains_record",
+    "last_output",
     "load_profile",
     "pid_step",
     "resolve_gains",
+    "retune",
     "save_profile",
 ]

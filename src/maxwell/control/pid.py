@@ -39,7 +39,9 @@ class PIDGains:
 
     kp: credits per core-second per °C of error; ki: the same per °C·s; kd: the same
     per °C/s of measured temperature rate; d_filter_s: time constant (s) of the
-    first-order filter on the derivative (0 = unfiltered).
+    first-order filter on the derivative (0 = unfiltered). Calibration produces them
+    from SIMC's gain in cores per °C times ``price_per_core`` (credits per core-second
+    of reserve that shed one busy core; see `maxwell.control.tuning`).
     """
 
     kp: float
