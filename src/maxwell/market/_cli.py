@@ -36,7 +36,8 @@ def register(commands: Commands) -> None:
         "poa",
         help="price of anarchy of GSP on random instances, next to the proven bounds",
         description="Worst pure Nash equilibrium per instance (exhaustive, one LP per"
-        " assignment) and Hedge (no-regret) bidders; reports OPT/W distributions.",
+        " ranking of the K highest values) and Hedge (no-regret) bidders; reports the"
+        " distribution of OPT/W. See docs/experiments.md.",
     )
     poa.add_argument("--json", action="store_true", help="print one JSON object")
     poa.add_argument("--instances", type=int, default=2000, help="random instances (2000)")
@@ -138,8 +139,8 @@ def _poa(args: argparse.Namespace) -> int:
         raise UsageError("--agents must be >= 2")
     if n_assignments(agents, args.slots) > MAX_ASSIGNMENTS:
         raise UsageError(
-            f"--agents {agents} --slots {args.slots} gives {n_assignments(agents, args.slots)}"
-            f" assignments per instance (limit {MAX_ASSIGNMENTS}); lower one of them"
+            f"--slots {args.slots} gives {n_assignments(agents, args.slots)} rankings per"
+            f" instance to check (limit {MAX_ASSIGNMENTS}, i.e. K ≤ 7); lower --slots"
         )
     if args.rounds < 1:
         raise UsageError("--rounds must be >= 1")
