@@ -158,6 +158,14 @@ def test_memory_max_contains_a_memory_bomb(backend: Backend) -> None:
     assert h.exit_status == -signal.SIGKILL
 
 
+def test_a_name_colliding_with_a_cgroup_file_is_refused(backend: Backend) -> None:
+    if not isinstance(backend, CgroupBackend):
+        pytest.skip("only cgroup directories hold interface files")
+    with pytest.raises(MembraneError, match="collides"):
+        backend.spawn(AgentSpec("cgroup.procs", [PY, "-c", BURNER]))
+    assert "cgroup.procs" not in backend.handles
+
+
 def test_a_second_spawn_of_a_running_name_is_refused(backend: Backend) -> None:
     backend.spawn(AgentSpec("x", [PY, "-c", BURNER]))
     with pytest.raises(MembraneError, match="already running"):

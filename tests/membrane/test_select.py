@@ -109,9 +109,10 @@ def test_doctor_names_every_tier_and_the_choice() -> None:
 
 
 def test_agent_names_must_be_safe_directory_names() -> None:
-    for bad in ("", "../x", "a/b", ".hidden", "x" * 65):
+    for bad in ("", "../x", "a/b", ".", "..", "x y", "x" * 65):
         with pytest.raises(ValueError):
             AgentSpec(bad, ["true"])
     with pytest.raises(ValueError):
         AgentSpec("ok", [])
     AgentSpec("miner-1.a_b", ["true"])
+    AgentSpec("_x", ["true"])  # what the config accepts, the membrane accepts

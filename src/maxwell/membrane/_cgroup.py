@@ -305,6 +305,8 @@ class CgroupHandle(Handle):
         self._cpu = dirs[plan.cpu_v1] if plan.cpu_v1 is not None else None
         self._cpuacct = dirs[plan.cpuacct_v1] if plan.cpuacct_v1 is not None else None
         self._final_usage: Usage | None = None
+        self._quota_us: int | None = None
+        self._quota_set = False
         self._seen: set[int] = set()
         unenforced = _apply_limits(spec, dirs, plan)
         proc = _proc.spawn(
@@ -383,6 +385,9 @@ class CgroupHandle(Handle):
         if self._killed:
             return
         quota = None if cores is None else max(CFS_QUOTA_MIN_US, round(cores * CFS_PERIOD_US))
+        if quota == self._quota_us and self._quota_set:
+            return  # called every tick; skip the writes when nothing changes
+        self._quota_us, self._quota_set = quota, True
         if self._cpu is not None:
             _write(self._cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
             _write(self._cpu / "cpu.cfs_quota_us", "-1" if quota is None else str(quota))
@@ -552,9 +557,15 @@ class CgroupBackend(Backend):
         try:
             for mount, sup in self.sup_dirs.items():
                 d = sup / spec.name
-                if d.exists():
+                if d.is_dir():
                     remove_tree(d)
-                d.mkdir()
+                try:
+                    d.mkdir()
+                except FileExistsError:
+                    raise MembraneError(
+                        f"agent name {spec.name!r} collides with a cgroup interface file in "
+                        f"{sup}; rename the agent"
+                    ) from None
                 dirs[mount] = d
             return CgroupHandle(self, spec, dirs, self.plan)
         except BaseException:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 # Agent names become cgroup directory names and environment tags, so they are
 # restricted to characters that are safe in both.
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME_RE = re.compile(r"^(?!\.\.?$)[A-Za-z0-9_.-]{1,64}$")
 
 
 class MembraneError(RuntimeError):
@@ -72,3 +72,7 @@ class CleanupReport:
             "removed_cgroups": sorted(self.removed_cgroups),
             "errors": list(self.errors),
         }
+
+    def _asdict(self) -> dict[str, Any]:
+        """Same as `to_dict` (the NamedTuple spelling, for callers that expect it)."""
+        return self.to_dict()
