@@ -198,6 +198,7 @@ def test_vectorized_equals_scalar(
     scalars = [PID(g, lim, sp) for sp in setpoints]
     for row in temps:
         vec, out = pid_step(g, lim, np.array(setpoints), vec, np.array(row), dt)
+        assert np.all((out.u >= lim.r_min) & (out.u <= lim.r_max))
         for h, pid in enumerate(scalars):
             assert pid(row[h], dt) == out.u[h]
             assert pid.components == (out.p[h], out.i[h], out.d[h])
