@@ -103,7 +103,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     from maxwell.control.calibrate import BurnerRig, SimRig, calibrate
     from maxwell.control.plant import class_plant, hw_params
-    from maxwell.control.profile import Profile, current_machine, save_profile
+    from maxwell.control.profile import Machine, Profile, current_machine, save_profile
 
     for name in ("duration", "idle", "sample", "tick", "price_per_core"):
         _positive("--" + name.replace("_", "-"), getattr(args, name))
@@ -116,8 +116,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.simulate:
         cores = args.cores or hw_params(args.hw_class).cores
         plant, plant_source = class_plant(args.hw_class, 0.0)
-        machine = current_machine()
-        machine = type(machine)(f"model:{args.hw_class}", cores, "model", "model")
+        # The "machine" is the model: such a profile loads only where that model is named.
+        machine = Machine(f"model:{args.hw_class}", cores, "model", "model")
         sources = {"plant": plant_source, "simulated": True}
         cal = calibrate(
             SimRig(plant, float(cores)), idle_s=args.idle, load_s=args.duration,
