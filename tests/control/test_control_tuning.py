@@ -149,3 +149,15 @@ def test_a_step_that_does_not_change_busy_cores_is_refused() -> None:
         check_step(rec, 2.0)
     rec.busy_cores = [0.1, 0.1, 2.0, 2.0]
     check_step(rec, 2.0)
+
+
+@pytest.mark.parametrize("hw_class", sorted(HW_CLASSES))
+def test_fallback_rc_model_matches_the_physics_plant(hw_class: str) -> None:
+    """control's own RC model (used if physics is unavailable) has the same figures."""
+    from maxwell.control.plant import PhysicsPlant
+
+    params = hw_params(hw_class)
+    ours, theirs = RCPlant(params, 0.0), PhysicsPlant(hw_class, params.cores, 0.0)
+    assert ours.temp_c == pytest.approx(theirs.temp_c, abs=1e-9)
+    for load, dt in ((params.cores, 0.5), (params.cores, 30.0), (0.0, 2.0), (1.0, 300.0)):
+        assert ours.step(load, dt) == pytest.approx(theirs.step(load, dt), abs=1e-6)
