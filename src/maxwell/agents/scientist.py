@@ -144,7 +144,10 @@ def _loop(agent: Agent | None, conns: list[Connection], args: Any, slots: int) -
         waitables: list[Any] = list(live)
         if agent is not None:
             waitables.append(agent.fileno())
-        for ready in wait(waitables):
+        ready_list = wait(waitables, timeout=0 if agent is not None and agent.buffered else None)
+        if agent is not None and agent.buffered and agent.fileno() not in ready_list:
+            ready_list.append(agent.fileno())
+        for ready in ready_list:
             if agent is not None and isinstance(ready, int):
                 try:
                     msgs = agent.receive(0.0)

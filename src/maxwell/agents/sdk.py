@@ -102,6 +102,11 @@ class Agent:
     def fileno(self) -> int:
         return self._sock.fileno()
 
+    @property
+    def buffered(self) -> bool:
+        """Complete messages already read and waiting: `receive(0)` before select()ing again."""
+        return b"\n" in self._inbuf
+
     def receive(self, timeout_s: float | None = 0.0) -> list[SupervisorMessage]:
         """Messages available within `timeout_s` (None: wait for at least one).
 
