@@ -73,7 +73,7 @@ def plot_temperature_price(runs: Sequence[RunData]) -> Figure:
         price_ax.set_ylabel("reserve price (credits per core-s)")
         handles = ax.get_legend_handles_labels()
         more = price_ax.get_legend_handles_labels()
-        ax.legend(handles[0] + more[0], handles[1] + more[1], fontsize=7, loc="upper left")
+        ax.legend(handles[0] + more[0], handles[1] + more[1], fontsize=7, loc="lower right")
     axes[-1].set_xlabel("time (s)")
     return _finish(fig, runs)
 
@@ -88,6 +88,7 @@ def plot_energy(runs: Sequence[RunData]) -> Figure:
         p_ax: Axes = grid[0, i]
         p_ax.plot(run.t_s, run.power_w, color="tab:orange", label=f"power ({word})")
         p_ax.set_ylabel(f"power (W, {word})")
+        p_ax.set_ylim(bottom=0)  # a zoomed axis would make a 1 % wobble look like a swing
         p_ax.set_title(f"{s.label} — energy {s.energy_label}", fontsize=9)
         p_ax.legend(fontsize=7, loc="upper left")
         e_ax: Axes = grid[1, i]
