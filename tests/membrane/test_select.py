@@ -116,3 +116,56 @@ def test_agent_names_must_be_safe_directory_names() -> None:
         AgentSpec("ok", [])
     AgentSpec("miner-1.a_b", ["true"])
     AgentSpec("_x", ["true"])  # what the config accepts, the membrane accepts
+
+
+def test_quota_and_limits_are_written_the_way_each_hierarchy_wants(tmp_path: Path) -> None:
+    from maxwell.membrane._cgroup import _apply_limits, _plan, quota_us, write_quota
+
+    assert quota_us(None) is None
+    assert quota_us(0.2) == 20_000
+    assert quota_us(0.0) == 1_000  # the kernel's minimum
+    assert quota_us(1.5) == 150_000
+    with pytest.raises(ValueError):
+        quota_us(-1)
+
+    v2 = tmp_path / "v2"
+    _touch(v2, "cpu.max", "pids.max", "memory.max", "memory.swap.max")
+    write_quota(None, v2, quota_us(0.5))
+    assert (v2 / "cpu.max").read_text() == "50000 100000"
+    write_quota(None, v2, None)
+    assert (v2 / "cpu.max").read_text() == "max 100000"
+
+    v1 = tmp_path / "v1"
+    _touch(v1, "cpu.cfs_period_us", "cpu.cfs_quota_us")
+    write_quota(v1, None, quota_us(0.2))
+    assert (v1 / "cpu.cfs_quota_us").read_text() == "20000"
+    assert (v1 / "cpu.cfs_period_us").read_text() == "100000"
+    write_quota(v1, None, None)
+    assert (v1 / "cpu.cfs_quota_us").read_text() == "-1"
+
+    # A pure v2 host with every controller: limits land in the v2 cgroup.
+    root = fake_pure_v2(tmp_path / "pure", "cpu memory pids")
+    plan = _plan("cgroup2", discover(root))
+    assert plan.v2_cpu and plan.v2_pids and plan.v2_memory
+    spec = AgentSpec("a", ["true"], pids_max=7, memory_max_bytes=1 << 20)
+    assert _apply_limits(spec, {root: v2}, plan) == ()
+    assert (v2 / "pids.max").read_text() == "7"
+    assert (v2 / "memory.max").read_text() == str(1 << 20)
+    assert (v2 / "memory.swap.max").read_text() == "0"
+
+    # Hybrid: v1 pids and memory (memsw too, so swap is no way out).
+    h_root = fake_hybrid(tmp_path / "hy")
+    _touch(h_root / "memory", "memory.limit_in_bytes", "tasks")
+    h = discover(h_root)
+    plan = _plan("hybrid", h)
+    dirs = {m: tmp_path / "agent" / m.name for m in plan.members}
+    for d in dirs.values():
+        _touch(d, "pids.max", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+    assert _apply_limits(spec, dirs, plan) == ()
+    assert (dirs[h.v1["pids"]] / "pids.max").read_text() == "7"
+    assert (dirs[h.v1["memory"]] / "memory.memsw.limit_in_bytes").read_text() == str(1 << 20)
+
+    # No pids/memory controller at all: named as unenforced, not silently dropped.
+    bare = fake_pure_v2(tmp_path / "bare", "cpu")
+    plan = _plan("cgroup2", discover(bare))
+    assert _apply_limits(spec, {bare: v2}, plan) == ("pids_max", "memory_max_bytes")

@@ -194,7 +194,8 @@ def _plan(tier: str, h: Hierarchies) -> _Plan:
 
 def _write(path: Path, text: str) -> None:
     try:
-        fd = os.open(path, os.O_WRONLY)
+        # O_TRUNC as a shell's `>` does: cgroupfs ignores it, fake trees need it.
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
         try:
             os.write(fd, text.encode())
         finally:
@@ -292,6 +293,24 @@ def kill_cgroups(v2: Path | None, freezer: Path | None, members: list[Path]) -> 
     return sorted(set(killed))
 
 
+def quota_us(cores: float | None) -> int | None:
+    """CFS quota per CFS_PERIOD_US for `cores` CPUs (None: unlimited); at least 1000 µs."""
+    if cores is None:
+        return None
+    if cores < 0:
+        raise ValueError(f"cores must be >= 0, got {cores}")
+    return max(CFS_QUOTA_MIN_US, round(cores * CFS_PERIOD_US))
+
+
+def write_quota(cpu_v1: Path | None, v2: Path | None, quota: int | None) -> None:
+    """Apply a quota through v1 `cpu.cfs_*` (preferred when given) or v2 `cpu.max`."""
+    if cpu_v1 is not None:
+        _write(cpu_v1 / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+        _write(cpu_v1 / "cpu.cfs_quota_us", "-1" if quota is None else str(quota))
+    elif v2 is not None:
+        _write(v2 / "cpu.max", f"{'max' if quota is None else quota} {CFS_PERIOD_US}")
+
+
 class CgroupHandle(Handle):
     def __init__(
         self, backend: CgroupBackend, spec: AgentSpec, dirs: dict[Path, Path], plan: _Plan
@@ -384,17 +403,14 @@ class CgroupHandle(Handle):
     def set_cpu(self, cores: float | None) -> None:
         if self._killed:
             return
-        quota = None if cores is None else max(CFS_QUOTA_MIN_US, round(cores * CFS_PERIOD_US))
+        quota = quota_us(cores)
         if quota == self._quota_us and self._quota_set:
             return  # called every tick; skip the writes when nothing changes
-        self._quota_us, self._quota_set = quota, True
-        if self._cpu is not None:
-            _write(self._cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
-            _write(self._cpu / "cpu.cfs_quota_us", "-1" if quota is None else str(quota))
-        elif self._plan.v2_cpu and self._v2 is not None:
-            _write(self._v2 / "cpu.max", f"{'max' if quota is None else quota} {CFS_PERIOD_US}")
-        else:
+        v2 = self._v2 if self._plan.v2_cpu else None
+        if self._cpu is None and v2 is None:
             raise MembraneError(f"{self._backend.name}: no cpu controller to set a quota")
+        write_quota(self._cpu, v2, quota)
+        self._quota_us, self._quota_set = quota, True
 
     # -- metering -----------------------------------------------------------
     def _cpu_s(self) -> float:
