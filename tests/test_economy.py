@@ -343,3 +343,33 @@ def test_step_does_not_modify_its_input() -> None:
     assert np.array_equal(s0.balances_ucr, snapshot[0])
     assert np.array_equal(s0.alive, snapshot[1])
     assert np.array_equal(s0.pid.integral, snapshot[2])
+
+
+def test_a_parasite_starves_and_a_worker_lives() -> None:
+    """Two agents with the same bid and funds; one does verified work, the other only
+    churns memory. Nothing names either: the bills and the income decide."""
+    p = params(2, agents=("p", "q"), initial_funds=(20.0, 20.0), slots=2,
+               bounty_per_unit=0.01, landauer_lambda=1e13)
+    s, _ = initial_state(p)
+    rng = np.random.default_rng(3)
+    deaths: dict[str, int] = {}
+    for t in range(200):
+        # Warm die → the reserve climbs; both bid 1.2 per core-second for one slot.
+        o = obs(2, t_s=float(t + 1), temp_c=70.0, bid_price=[1.2, 1.2], bid_slots=[1, 1],
+                work_units=[150, 0], bytes_freed=[0, 2**29])
+        s, d = step(s, o, p, rng)
+        for ob in d.obituaries:
+            deaths[ob.agent] = d.tick
+            assert ob.cause in ("rent", "tax")
+    assert "q" in deaths and "p" not in deaths
+    assert s.balance("p", p) > 0
+    assert not s.bankrupt[0] and s.bankrupt[1]
+
+
+def test_default_parameters_are_the_documented_ones() -> None:
+    p = EconomyParams(agents=("a",), initial_funds=(1.0,), slots=1)
+    assert (p.energy_price_per_j, p.landauer_lambda, p.bounty_per_unit, p.fine_per_fraud,
+            p.bounty_pool, p.setpoint_c) == (0.01, 1e13, 2e-6, 20.0, 1e6, 65.0)
+    assert (p.limits.r_min, p.limits.r_max) == (0.05, 5.0)
+    assert p.gains.kp > 0 and p.gains.ki > 0
+    assert p.weights.tolist() == [1.0]
