@@ -257,3 +257,12 @@ def test_register_rejects_duplicates_and_bad_names(ep: Endpoint) -> None:
         ep.register("a")
     with pytest.raises(ValueError):
         ep.register("")
+
+
+def test_anonymous_strike_records_are_capped_per_poll(tmp_path: Path) -> None:
+    with Endpoint(tmp_path, max_strikes=10**6, max_anonymous_strike_records=4) as ep:
+        c = Client(ep)
+        recs = c.send(b"junk\n" * 50)
+        strikes = [r for r in recs if isinstance(r, Strike)]
+        assert len(strikes) == 5 and "46 more strikes" in strikes[-1].reason
+        assert ep.stats["strikes"] == 50

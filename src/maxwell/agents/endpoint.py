@@ -91,7 +91,9 @@ class Endpoint:
     `max_claims_per_poll` work claims per agent (more get an `error` reply, unverified),
     `out_buffer_bytes` queued for an agent (further messages are dropped),
     `max_connections` open at once, and `hello_deadline_polls` for a new
-    connection to authenticate. `welcome_extra` goes into every `welcome` message
+    connection to authenticate; at most `max_anonymous_strike_records` Strike records
+    per poll for unauthenticated connections (the rest summarized in one, so a
+    flood cannot flood the run's event table). `welcome_extra` goes into every `welcome` message
     (the supervisor puts `bounty_per_unit` and `tick_s` there).
     """
 
@@ -108,6 +110,7 @@ class Endpoint:
         max_claims_per_poll: int = 64,
         out_buffer_bytes: int = 1 << 18,
         hello_deadline_polls: int = 30,
+        max_anonymous_strike_records: int = 16,
     ) -> None:
         if max_line_bytes < 256:
             raise ValueError("max_line_bytes must be at least 256")
@@ -121,6 +124,7 @@ class Endpoint:
         self.max_claims_per_poll = max_claims_per_poll
         self.out_buffer_bytes = out_buffer_bytes
         self.hello_deadline_polls = hello_deadline_polls
+        self.max_anonymous_strike_records = max_anonymous_strike_records
         self._welcome_extra = dict(welcome_extra or {})
         encode(self._welcome_extra)  # fail now, on the supervisor's config, if not JSON-able
         self._tokens: dict[str, str] = {}  # token -> agent
@@ -133,6 +137,8 @@ class Endpoint:
         self._claim_ids: dict[str, deque[str | int | None]] = {}
         self._closed = False
         self._rr = 0  # round-robin start among anonymous connections
+        self._anon_strikes = 0  # this poll's strikes against unauthenticated connections
+        self._anon_suppressed = 0
         # Counters for the run record and the benchmarks; never used for decisions.
         self.stats: dict[str, int] = {
             "connections": 0, "refused": 0, "lines": 0, "bytes_in": 0, "strikes": 0,
@@ -199,6 +205,7 @@ class Endpoint:
         out: list[Inbound] = []
         if self._closed:
             return out
+        self._anon_strikes = self._anon_suppressed = 0
         with contextlib.suppress(Exception):  # a listener error must not stop the tick
             self._accept()
         # Agents that proved who they are go first, each with its own budget; anonymous
@@ -227,6 +234,9 @@ class Endpoint:
             if shared:
                 anon_bytes -= nbytes
                 anon_lines -= nlines
+        if self._anon_suppressed:
+            out.append(Strike(None, f"and {self._anon_suppressed} more strikes against "
+                              "unauthenticated connections in this poll", False))
         return _coalesce_bids(out)
 
     def send_tick(self, agent: str, t_s: float, price: float, balance: float, slots: int) -> None:
@@ -488,6 +498,12 @@ class Endpoint:
         if conn.agent is None:
             who = f"pid {conn.peer_pid}" if conn.peer_pid is not None else "unknown peer"
             reason = f"{who} (not authenticated): {reason}"
+            self._anon_strikes += 1
+            if self._anon_strikes > self.max_anonymous_strike_records:
+                self._anon_suppressed += 1  # summarized at the end of the poll
+                if closing:
+                    conn.closing = True
+                return
         elif closing:
             self._banned.add(conn.agent)
         out.append(Strike(conn.agent, reason, closing))
