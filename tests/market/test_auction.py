@@ -222,3 +222,19 @@ def test_bad_input_is_rejected(kwargs: dict) -> None:  # type: ignore[type-arg]
     args.update(kwargs)
     with pytest.raises(ValueError):
         gsp(rng=np.random.default_rng(0), **args)
+
+
+def test_chunked_preselection_matches_full_sort() -> None:
+    # Large enough for the chunked path; bids on a coarse grid so ties straddle chunks.
+    rng = np.random.default_rng(11)
+    n = 300_000
+    b = np.round(rng.random(n), 2)
+    q = rng.integers(0, 3, n)
+    a = gsp(b, q, 0.3, np.ones(100), np.random.default_rng(2))
+    ok = (b >= 0.3) & (q > 0)
+    units = np.sort(np.repeat(b[ok], q[ok]))[::-1]
+    assert np.array_equal(b[a.slot_agent], units[:100])
+    assert np.array_equal(a.slot_price, np.maximum(units[1:101], 0.3))
+    # Everyone tied at the boundary bid is a candidate, whatever chunk it sits in.
+    boundary = np.sort(b[ok])[::-1][2 * 100]  # the (2K+1)-th best agent's bid
+    assert set(a.order.tolist()) == set(np.flatnonzero(ok & (b >= boundary)).tolist())

@@ -29,6 +29,8 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+_CHUNK = 1 << 16  # bids per pre-selection chunk (fits in L2 with its temporaries)
+
 
 @dataclass(frozen=True)
 class Allocation:
@@ -105,7 +107,22 @@ def _rank(
     break ties the same way.
     """
     units_needed = 2 * k_slots + 1
-    eligible = np.flatnonzero((q > 0) & (b >= reserve))
+    if b.size >= 4 * _CHUNK and units_needed < _CHUNK // 4:
+        # Pre-select chunk by chunk: each chunk's own top `units_needed` holds every
+        # agent of the overall top, and small temporaries stay in cache instead of
+        # page-faulting fresh megabytes (the result is the same set, in index order).
+        parts = []
+        for start in range(0, b.size, _CHUNK):
+            bc = b[start : start + _CHUNK]
+            idx = np.flatnonzero((q[start : start + _CHUNK] > 0) & (bc >= reserve))
+            if idx.size > units_needed:
+                vals = bc[idx]
+                kth = idx.size - units_needed
+                idx = idx[vals >= np.partition(vals, kth)[kth]]
+            parts.append(idx + start)
+        eligible = np.concatenate(parts)
+    else:
+        eligible = np.flatnonzero((q > 0) & (b >= reserve))
     if eligible.size > units_needed:
         eb = b[eligible]
         kth = eb.size - units_needed
