@@ -109,7 +109,7 @@ class Endpoint:
         max_lines_per_poll: int = 256,
         max_claims_per_poll: int = 64,
         out_buffer_bytes: int = 1 << 18,
-        hello_deadline_polls: int = 30,
+        hello_deadline_polls: int = 200,
         max_anonymous_strike_records: int = 16,
     ) -> None:
         if max_line_bytes < 256:
