@@ -35,7 +35,7 @@ class AgentSummary:
     energy_j: float  # attributed dynamic energy
     balance: float  # credits after the last recorded tick
     state: str  # last recorded state: running | paused | dead
-    death_t_s: float | None  # apoptosis/exit event, or the first tick seen dead if earlier
+    death_t_s: float | None  # apoptosis/exit event, else the first tick recorded dead
     death_cause: str | None
     bytes_freed: int
     rent: float  # credits, summed over the run
@@ -164,12 +164,13 @@ def _agent_summary(
     name: str, rows: Sequence[AgentTickRow], death: tuple[float, str] | None
 ) -> AgentSummary:
     last = rows[-1]
+    # The death event (apoptosis or exit) is when the process tree was actually
+    # killed or gone; the tick that first records the agent dead may precede it
+    # (the kill decision) and is only used when no event was recorded.
     dead_t = next((r.t_s for r in rows if r.state == "dead"), None)
-    cause: str | None = None
-    if death is not None and (dead_t is None or death[0] <= dead_t):
+    cause: str | None = None if dead_t is None else "died"
+    if death is not None:
         dead_t, cause = death
-    elif dead_t is not None:
-        cause = "died"
     return AgentSummary(
         name=name,
         cpu_s=float(last.cpu_s),
