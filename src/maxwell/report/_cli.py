@@ -84,6 +84,7 @@ def _default_report_dir(runs: list[Path]) -> Path:
 def _report(args: argparse.Namespace) -> int:
     from maxwell.record import SchemaError
     from maxwell.report import load_runs, write_report
+    from maxwell.report._plots import PLOTS
 
     runs = [Path(r) for r in args.runs]
     out = Path(args.out) if args.out else _default_report_dir(runs)
@@ -99,7 +100,7 @@ def _report(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "report": str(path),
-                    "plots": sorted(str(p) for p in out.glob("*.png")),
+                    "plots": [str(out / spec.filename) for spec in PLOTS],
                     "runs": [_summary_json(s) for s in summaries],
                 }
             )
