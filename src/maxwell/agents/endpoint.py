@@ -246,7 +246,7 @@ class Endpoint:
                 "type": "tick", "t": _finite(t_s), "price": _finite(price),
                 "balance": _finite(balance), "slots": int(slots),
             }
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return
         self._send(agent, msg)
 
@@ -267,10 +267,13 @@ class Endpoint:
             claim_id = ids.popleft()
         elif ids and claim_id in ids:
             ids.remove(claim_id)
-        msg: dict[str, Any] = {
-            "type": "verdict", "accepted": bool(accepted), "units": int(units),
-            "reason": str(reason), "fraud": bool(fraud),
-        }
+        try:
+            msg: dict[str, Any] = {
+                "type": "verdict", "accepted": bool(accepted), "units": int(units),
+                "reason": str(reason), "fraud": bool(fraud),
+            }
+        except (TypeError, ValueError, OverflowError):
+            return
         if claim_id is not None:
             msg["id"] = claim_id
         self._send(agent, msg)
