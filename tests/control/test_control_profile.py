@@ -114,3 +114,13 @@ def test_choose_gains_from_the_config_setting(tmp_path: Path) -> None:
         choose_gains(str(tmp_path / "absent.toml"))
     with pytest.raises(ProfileMismatch):
         choose_gains(str(path), machine=Machine("Other", 1))
+
+
+def test_the_run_tick_is_honoured(tmp_path: Path) -> None:
+    # Class defaults are tuned for the run's tick (the loop delay is 1.5 ticks).
+    slow = choose_gains("default", "desktop", tick_s=5.0)
+    assert slow.gains == default_gains("desktop", 5.0)
+    assert slow.gains.ki < default_gains("desktop").ki
+    path = save_profile(make_profile(current_machine()), tmp_path / "p.toml")
+    noted = choose_gains(str(path), tick_s=2.0)
+    assert "calibrated for a 1 s tick, run uses 2 s" in noted.detail

@@ -11,6 +11,7 @@ the difference and the fix (re-run `maxwell calibrate`). This module reads
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from maxwell.control.pid import PIDGains
+from maxwell.control.tuning import DEFAULT_TICK_S
 
 PROFILE_SCHEMA = 1
 PROFILE_NAME = "control-profile.toml"
@@ -207,27 +209,39 @@ class GainChoice(NamedTuple):
     detail: str  # path of the profile, or the class and why no profile was used
 
 
+def _tick_note(profile: Profile, tick_s: float | None) -> str:
+    if tick_s is None or math.isclose(profile.tick_s, tick_s):
+        return ""
+    return f" (calibrated for a {profile.tick_s:g} s tick, run uses {tick_s:g} s)"
+
+
 def resolve_gains(
-    hw_class: str = "desktop", path: Path | None = None, machine: Machine | None = None
+    hw_class: str = "desktop",
+    path: Path | None = None,
+    machine: Machine | None = None,
+    tick_s: float | None = None,
 ) -> GainChoice:
-    """Profile gains when a profile for this machine exists, else the class default.
+    """Profile gains when a profile for this machine exists, else the class default
+    (tuned for `tick_s`, default 1 s).
 
     A profile for another machine is not used (the detail says so) rather than
     failing the run; a malformed one likewise.
     """
     from maxwell.control.defaults import default_gains
 
+    tick = DEFAULT_TICK_S if tick_s is None else tick_s
     try:
         profile = load_profile(path, machine)
     except (ProfileMismatch, ProfileError) as err:
-        return GainChoice(default_gains(hw_class), "hw-class default", f"{hw_class}; {err}")
-    if profile is None:
-        where = default_profile_path() if path is None else path
         return GainChoice(
-            default_gains(hw_class), "hw-class default", f"{hw_class}; no profile at {where}"
+            default_gains(hw_class, tick), "hw-class default", f"{hw_class}; {err}"
         )
     where = default_profile_path() if path is None else path
-    return GainChoice(profile.gains, "profile", str(where))
+    if profile is None:
+        return GainChoice(
+            default_gains(hw_class, tick), "hw-class default", f"{hw_class}; no profile at {where}"
+        )
+    return GainChoice(profile.gains, "profile", f"{where}{_tick_note(profile, tick_s)}")
 
 
 def choose_gains(
@@ -238,8 +252,9 @@ def choose_gains(
     kp: float | None = None,
     ki: float | None = None,
     kd: float | None = None,
+    tick_s: float | None = None,
 ) -> GainChoice:
-    """The gains for a run from the config's ``[control]`` section.
+    """The gains for a run from the config's ``[control]`` section (tick: the run's).
 
     ``setting`` is ``profile``: "auto" (this machine's profile if there is one, else
     the class default), "default" (the class default), or a path (that profile; a
@@ -250,9 +265,10 @@ def choose_gains(
     from maxwell.control.defaults import default_gains
 
     if setting == "auto":
-        choice = resolve_gains(hw_class, None, machine)
+        choice = resolve_gains(hw_class, None, machine, tick_s)
     elif setting == "default":
-        choice = GainChoice(default_gains(hw_class), "hw-class default", hw_class)
+        tick = DEFAULT_TICK_S if tick_s is None else tick_s
+        choice = GainChoice(default_gains(hw_class, tick), "hw-class default", hw_class)
     else:
         path = Path(setting).expanduser()
         profile = load_profile(path, machine)
@@ -261,7 +277,7 @@ def choose_gains(
                 f"{path}: no such profile; run `maxwell calibrate --profile {path}` or set"
                 " control.profile = \"auto\""
             )
-        choice = GainChoice(profile.gains, "profile", str(path))
+        choice = GainChoice(profile.gains, "profile", f"{path}{_tick_note(profile, tick_s)}")
     overrides = {k: v for k, v in (("kp", kp), ("ki", ki), ("kd", kd)) if v is not None}
     if not overrides:
         return choice
