@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from maxwell.market import gsp, optimal_welfare, vcg, welfare
 
-FAST = settings(max_examples=120, deadline=None)
+FAST = settings(max_examples=80, deadline=None)
 
 bid_value = st.floats(min_value=0.0, max_value=100.0, allow_nan=False, allow_infinity=False)
 
