@@ -106,8 +106,9 @@ class EconomyParams:
     landauer_lambda: multiplier λ on Landauer's bound (the physical cost alone is
     ≈ 2.5·10⁻¹¹ J per GiB at 300 K; the default makes one GiB freed at 65 °C cost
     ≈ 2.8 credits).
-    bounty_per_unit: credits per verified work unit; fine_per_fraud: credits per
-    rejected claim; bounty_pool: credits in the pool at the start.
+    bounty_per_unit: credits per verified work unit (booked rounded to a whole
+    micro-credit per unit, so below 5·10⁻⁷ it pays nothing); fine_per_fraud: credits
+    per rejected claim; bounty_pool: credits in the pool at the start.
     income_per_s: per agent, credits per second a sponsor pays a living agent out of
     the bounty pool (booked as "grant"); None = nobody.
     history_ticks: how many end-of-tick balances an obituary carries.
