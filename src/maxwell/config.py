@@ -18,11 +18,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from maxwell.cli import UsageError
+
 POLICIES = ("cfs", "maxwell")
 
 
-class ConfigError(ValueError):
-    """An invalid configuration; the message is one line naming the key."""
+class ConfigError(UsageError, ValueError):
+    """An invalid configuration; the message is one line naming the key (exit code 2)."""
 
 
 class _Section(BaseModel):
@@ -39,8 +41,8 @@ class RunSection(_Section):
 class PhysicsSection(_Section):
     hw_class: Literal["laptop", "desktop", "server"] = "desktop"
     setpoint_c: float = Field(60.0, gt=0, lt=150)
-    energy_source: str = "auto"
-    temp_source: str = "auto"
+    energy_source: Literal["auto", "powercap", "msr", "hwmon", "model"] = "auto"
+    temp_source: Literal["auto", "msr", "hwmon", "thermal_zone", "model"] = "auto"
 
 
 class ControlSection(_Section):

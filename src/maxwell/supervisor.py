@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import resource
@@ -35,7 +36,7 @@ import numpy as np
 
 from maxwell import economy, membrane, memtrace, physics
 from maxwell.agents import Bid, Endpoint, Gone, Hello, Strike, Verifier, WorkClaim, builtin_argv
-from maxwell.config import Config
+from maxwell.config import Config, ConfigError
 from maxwell.record import AgentTickRow, EventRow, Recorder, TickRow, TransferRow
 
 log = logging.getLogger(__name__)
@@ -110,29 +111,21 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _gains(cfg: Config, sensors: physics.Sensors) -> tuple[Any, dict[str, Any]]:
-    """PID gains: explicit config > calibrated profile (when asked/auto) > class defaults."""
+def _gains(
+    cfg: Config, sensors: physics.Sensors, roots: physics.Roots
+) -> tuple[Any, dict[str, Any]]:
+    """PID gains: explicit config values > calibrated profile (auto or a path) > class defaults."""
     from maxwell import control
 
-    source = f"defaults for the {cfg.physics.hw_class} class"
-    gains = control.default_gains(cfg.physics.hw_class)
-    prof_setting = cfg.control.profile
-    if prof_setting != "default":
-        path = None if prof_setting == "auto" else Path(prof_setting)
-        try:
-            profile = control.load_profile(path)
-        except control.ProfileMismatch as err:
-            log.warning("%s; using %s", err, source)
-            profile = None
-        if profile is not None:
-            gains = profile.gains
-            source = f"calibrated profile {getattr(profile, 'path', path) or ''}".strip()
-    overrides = {k: v for k, v in (("kp", cfg.control.kp), ("ki", cfg.control.ki),
-                                   ("kd", cfg.control.kd)) if v is not None}
-    if overrides:
-        gains = type(gains)(**{**gains.__dict__, **overrides})
-        source += " with config overrides " + ", ".join(sorted(overrides))
-    return gains, {**gains.__dict__, "source": source}
+    machine = control.current_machine(roots.procfs, sensors.energy_source, sensors.temp_source)
+    try:
+        choice = control.choose_gains(
+            cfg.control.profile, cfg.physics.hw_class, machine,
+            kp=cfg.control.kp, ki=cfg.control.ki, kd=cfg.control.kd, tick_s=cfg.run.tick_s,
+        )
+    except (control.ProfileError, control.ProfileMismatch) as err:
+        raise ConfigError(f"control.profile: {err}") from None
+    return choice.gains, control.gains_record(choice)
 
 
 def economy_params(cfg: Config, gains: Any) -> economy.EconomyParams:
@@ -194,6 +187,9 @@ class Supervisor:
         # (CPU seconds, clock) when the tick loop started: the steady-state overhead
         # excludes start-up (imports, probing, spawning).
         self._loop_start: tuple[float, float] | None = None
+        # CPU seconds spent verifying claims: work done for the agents, reported apart
+        # from the loop's own overhead.
+        self._verify_cpu_s = 0.0
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -223,13 +219,17 @@ class Supervisor:
             cfg = self.cfg
             stale = membrane.cleanup_stale()
             priority = membrane.raise_priority()
-            sensors = physics.probe(
-                self.opts.roots,
-                hw_class=cfg.physics.hw_class,
-                force_energy=None if cfg.physics.energy_source == "auto"
-                else cfg.physics.energy_source,
-                force_temp=None if cfg.physics.temp_source == "auto" else cfg.physics.temp_source,
-            )
+            try:
+                sensors = physics.probe(
+                    self.opts.roots,
+                    hw_class=cfg.physics.hw_class,
+                    force_energy=None if cfg.physics.energy_source == "auto"
+                    else cfg.physics.energy_source,
+                    force_temp=None if cfg.physics.temp_source == "auto"
+                    else cfg.physics.temp_source,
+                )
+            except physics.SensorUnavailable as err:
+                raise ConfigError(f"physics: a forced source does not work here: {err}") from None
             stack.callback(sensors.close)
             backend = membrane.select_backend(cfg.membrane.backend)
             stack.callback(backend.close)
@@ -246,7 +246,7 @@ class Supervisor:
                 },
             )
             stack.callback(endpoint.close)
-            gains, gains_doc = _gains(cfg, sensors)
+            gains, gains_doc = _gains(cfg, sensors, self.opts.roots)
             params = economy_params(cfg, gains)
             rng = np.random.default_rng(cfg.run.seed)
             verifier = Verifier(cfg.market.resieve_probability, np.random.default_rng(
@@ -325,6 +325,9 @@ class Supervisor:
                     loop_cpu_s = ru1.ru_utime + ru1.ru_stime - self._loop_start[0]
                     loop_s = max(self.clock() - self._loop_start[1], 1e-9)
                     host["supervisor_loop_cpu_pct_of_core"] = round(100 * loop_cpu_s / loop_s, 3)
+                    host["supervisor_loop_cpu_pct_of_core_excl_verify"] = round(
+                        100 * max(loop_cpu_s - self._verify_cpu_s, 0.0) / loop_s, 3)
+                host["supervisor_verify_cpu_s"] = round(self._verify_cpu_s, 4)
                 host["elapsed_s"] = round(elapsed, 3)
                 try:
                     rec.write_tick(None, events=self._events)
@@ -364,7 +367,9 @@ class Supervisor:
                 agent = self.by_name.get(msg.agent)
                 if agent is None or agent.state == "dead":
                     continue
+                c0 = time.process_time()
                 verdict = verifier.verify(msg)
+                self._verify_cpu_s += time.process_time() - c0
                 endpoint.send_verdict(msg.agent, verdict.accepted, verdict.units, verdict.reason)
                 if verdict.accepted:
                     agent.pending_work += int(verdict.units)
@@ -389,6 +394,7 @@ class Supervisor:
         self._t0 = self.clock()
         first = sensors.sample(self._t0)
         last_energy_j = first.energy_j
+        last_temp_c = first.temp_c if math.isfinite(first.temp_c) else cfg.physics.setpoint_c
         idle_energy_j = 0.0
         self._spawn_all(backend, tracer, endpoint, cfg)
         rec.write_tick(None, events=self._events, transfers=_transfer_rows(0.0, grants))
@@ -408,8 +414,15 @@ class Supervisor:
             dt_s = t_s - last_t
             last_t = t_s
             sample = sensors.sample(now)
+            # Fail soft per reading: a meter that failed this tick holds its energy (the
+            # next good read covers the gap); a thermometer that failed keeps the last
+            # good temperature so the price controller never sees NaN.
             tick_energy_j = max(sample.energy_j - last_energy_j, 0.0)
             last_energy_j = sample.energy_j
+            if math.isfinite(sample.temp_c):
+                last_temp_c = sample.temp_c
+            power_w = sample.power_w if math.isfinite(sample.power_w) else (
+                tick_energy_j / dt_s if dt_s > 0 else 0.0)
 
             cpu_d = np.zeros(n)
             alive = np.zeros(n, dtype=bool)
@@ -445,8 +458,8 @@ class Supervisor:
             obs = economy.Observation(
                 t_s=t_s,
                 dt_s=dt_s,
-                temp_c=sample.temp_c,
-                power_w=sample.power_w,
+                temp_c=last_temp_c,
+                power_w=power_w,
                 energy_j=tick_energy_j,
                 alive=alive,
                 cpu_s=cpu_d,
@@ -470,7 +483,7 @@ class Supervisor:
                             balance_history=list(ob.balance_history)[-20:])
 
             tick_row = TickRow(
-                round(t_s, 6), float(sample.temp_c), float(sample.power_w),
+                round(t_s, 6), float(last_temp_c), float(power_w),
                 float(sample.energy_j - first.energy_j), idle_energy_j, float(dec.price),
                 float(sample.busy_cores), float(dec.pid_p), float(dec.pid_i), float(dec.pid_d),
             )
