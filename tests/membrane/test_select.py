@@ -169,3 +169,43 @@ def test_quota_and_limits_are_written_the_way_each_hierarchy_wants(tmp_path: Pat
     bare = fake_pure_v2(tmp_path / "bare", "cpu")
     plan = _plan("cgroup2", discover(bare))
     assert _apply_limits(spec, {bare: v2}, plan) == ("pids_max", "memory_max_bytes")
+
+
+class _StickyFreezer:
+    """A v1 freezer.state that stays FREEZING for the first `stuck` freeze attempts."""
+
+    def __init__(self, stuck: int) -> None:
+        self.stuck = stuck
+        self.writes: list[bytes] = []
+        self.state = b"THAWED\n"
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        if data == b"THAWED":
+            self.state = b"THAWED\n"
+        elif self.writes.count(b"FROZEN") > self.stuck:
+            self.state = b"FROZEN\n"
+        else:
+            self.state = b"FREEZING\n"
+
+    def read(self) -> bytes:
+        return self.state
+
+
+def test_a_v1_freeze_stuck_in_freezing_is_thawed_and_retried() -> None:
+    from maxwell.membrane._cgroup import freeze_v1
+
+    f = _StickyFreezer(stuck=2)
+    freeze_v1(f.write, f.read, "fake")
+    assert f.writes == [b"FROZEN", b"THAWED", b"FROZEN", b"THAWED", b"FROZEN"]
+    assert f.state == b"FROZEN\n"
+
+
+def test_a_v1_freeze_that_never_completes_is_left_thawed() -> None:
+    from maxwell.membrane._cgroup import V1_FREEZING_RETRIES, freeze_v1
+
+    f = _StickyFreezer(stuck=1000)
+    with pytest.raises(MembraneError, match="stuck in FREEZING"):
+        freeze_v1(f.write, f.read, "fake")
+    assert f.writes.count(b"FROZEN") == V1_FREEZING_RETRIES
+    assert f.writes[-1] == b"THAWED" and f.state == b"THAWED\n"

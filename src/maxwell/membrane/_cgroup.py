@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -311,6 +312,29 @@ def write_quota(cpu_v1: Path | None, v2: Path | None, quota: int | None) -> None
         _write(v2 / "cpu.max", f"{'max' if quota is None else quota} {CFS_PERIOD_US}")
 
 
+def freeze_v1(write: Callable[[bytes], object], read: Callable[[], bytes], where: str) -> None:
+    """Freeze through a v1 freezer.state and wait for FROZEN.
+
+    A freeze can stick in FREEZING (a task in an uninterruptible wait, or racing
+    with fork): then thaw and try again, as the v1 freezer documentation
+    advises, a bounded number of times; on failure the cgroup is left THAWED
+    (never half-frozen) and MembraneError is raised.
+    """
+    for _ in range(V1_FREEZING_RETRIES):
+        write(b"FROZEN")
+        start = time.monotonic()
+        while True:
+            if read().startswith(b"FROZEN"):
+                return
+            elapsed = time.monotonic() - start
+            if elapsed > V1_FREEZING_RETRY_S:
+                break
+            if elapsed > SPIN_S:
+                time.sleep(NAP_S)
+        write(b"THAWED")
+    raise MembraneError(f"{where} stuck in FREEZING after {V1_FREEZING_RETRIES} tries")
+
+
 class CgroupHandle(Handle):
     def __init__(
         self, backend: CgroupBackend, spec: AgentSpec, dirs: dict[Path, Path], plan: _Plan
@@ -374,24 +398,11 @@ class CgroupHandle(Handle):
 
     def _pause_v1(self, wait: bool) -> None:
         assert self._freeze_fd is not None and self._events_fd is not None
-        for _ in range(V1_FREEZING_RETRIES):
-            os.write(self._freeze_fd, b"FROZEN")
-            if not wait:
-                return
-            start = time.monotonic()
-            while True:
-                state = os.pread(self._events_fd, 64, 0)
-                if state.startswith(b"FROZEN"):
-                    return
-                elapsed = time.monotonic() - start
-                if elapsed > V1_FREEZING_RETRY_S:
-                    break
-                if elapsed > SPIN_S:
-                    time.sleep(NAP_S)
-            # Stuck in FREEZING (a task in an uninterruptible wait, or a race with
-            # fork): thaw and try again, as the v1 freezer documentation advises.
-            os.write(self._freeze_fd, b"THAWED")
-        raise MembraneError(f"{self._freezer} stuck in FREEZING after {V1_FREEZING_RETRIES} tries")
+        wfd, rfd = self._freeze_fd, self._events_fd
+        if not wait:
+            os.write(wfd, b"FROZEN")
+            return
+        freeze_v1(lambda b: os.write(wfd, b), lambda: os.pread(rfd, 64, 0), str(self._freezer))
 
     def resume(self) -> None:
         if self._killed or self._freeze_fd is None:
