@@ -21,6 +21,8 @@ def fmt(x: float | int | None, digits: int = 4) -> str:
         return "—"
     if isinstance(x, int):
         return f"{x:,}"
+    if 1e4 <= abs(x) < 1e15:  # large values read better whole than in e-notation
+        return f"{x:,.0f}"
     return f"{x:.{digits}g}"
 
 
