@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "maxwell.market._cli",  # bench auction, experiment poa
     "maxwell.membrane._cli",  # cleanup, bench membrane
     "maxwell.memtrace._cli",  # bench memtrace
+    "maxwell.agents._cli",  # bench agents
     "maxwell.report._cli",  # report, export, baseline
     "maxwell.dashboard._cli",  # dashboard
 )

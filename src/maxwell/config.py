@@ -62,7 +62,7 @@ class MarketSection(_Section):
     bounty_per_unit: float = Field(2e-6, ge=0)
     fine_per_fraud: float = Field(20.0, ge=0)
     bounty_pool: float = Field(1e6, ge=0)
-    resieve_probability: float = Field(0.1, ge=0, le=1)
+    resieve_probability: float = Field(0.02, ge=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> MarketSection:

@@ -370,7 +370,8 @@ class Supervisor:
                 c0 = time.process_time()
                 verdict = verifier.verify(msg)
                 self._verify_cpu_s += time.process_time() - c0
-                endpoint.send_verdict(msg.agent, verdict.accepted, verdict.units, verdict.reason)
+                endpoint.send_verdict(msg.agent, verdict.accepted, verdict.units, verdict.reason,
+                                      fraud=verdict.fraud, claim_id=msg.claim_id)
                 if verdict.accepted:
                     agent.pending_work += int(verdict.units)
                 if verdict.fraud:
@@ -477,6 +478,7 @@ class Supervisor:
             for a in self.agents:
                 a.energy_j += float(share[a.index])
 
+            self._record_ties(obs, dec)
             self._enforce(dec, t_s)
             for ob in dec.obituaries:
                 self._event("obituary", str(ob.agent), cause=ob.cause,
@@ -511,6 +513,15 @@ class Supervisor:
             # If a tick ran late by more than a whole period, do not try to catch up
             # with a burst of back-to-back ticks: resume the grid from now.
             k = max(k + 1, int((self.clock() - self._t0) / tick_s) + 1)
+
+    def _record_ties(self, obs: Any, dec: Any) -> None:
+        """Record the seeded draws whenever equal bids competed for the slots."""
+        alloc = dec.allocation
+        order = list(dict.fromkeys(int(i) for i in alloc.order))  # distinct agents, ranked
+        prices = [float(obs.bid_price[i]) for i in order]
+        if len(set(prices)) < len(prices):
+            self._event("tie", None, order=[self.agents[i].name for i in order],
+                        bids=prices, draws=[float(x) for x in alloc.tie_keys][:len(order)])
 
     def _enforce(self, dec: Any, t_s: float) -> None:
         for a in self.agents:
