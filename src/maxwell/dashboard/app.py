@@ -143,7 +143,7 @@ class DashboardApp(App[None]):
         self.poll_s = poll_s
         self.done = done
         self.hold_s = hold_s
-        self._closing = False
+        self._exit_scheduled = False
         self.feed: RunFeed | None = None
         self.index: int | None = None  # None: the newest tick
         self.paused = False
@@ -196,10 +196,10 @@ class DashboardApp(App[None]):
         return self.feed is not None
 
     def _poll_open(self) -> None:
-        if self.done is not None and self.done() and not self._closing:
+        if self.done is not None and self.done() and not self._exit_scheduled:
             # The run ended without ever writing a run (it failed early): nothing to show.
-            self._closing = True
-            self.set_timer(self.hold_s, self.exit)
+            self._exit_scheduled = True
+            self.set_timer(max(self.hold_s, 0.01), self.exit)
         if self._open():
             if self._poll_timer is not None:
                 self._poll_timer.stop()
@@ -226,13 +226,14 @@ class DashboardApp(App[None]):
         finished = self.done is not None and self.done()  # before reading: no tick is missed
         if self.feed is not None and self.feed.poll() and not self.paused:
             self.refresh_view()
-        if finished and not self._closing:
-            self._closing = True
-            self.set_timer(self.hold_s, self._close_if_running)
+        if finished and not self._exit_scheduled:
+            self._exit_scheduled = True
+            # A timer, not call_later: a zero hold must still let this tick be drawn first.
+            self.set_timer(max(self.hold_s, 0.01), self._close_if_running)
 
     def _close_if_running(self) -> None:
         if self.paused:
-            self._closing = False  # checked again at the next poll
+            self._exit_scheduled = False  # checked again at the next poll
             return
         self.exit()
 
