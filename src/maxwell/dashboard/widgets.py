@@ -293,7 +293,8 @@ class EventsPanel(Static):
             label = "☠ APOPTOSIS" if e.kind == "apoptosis" else e.kind
             t.append(f"{e.t_s:6.1f} ", style="dim")
             t.append(f"{label:<11}", style=style)
-            t.append(f" {e.agent or '-'}", style=style if e.kind == "apoptosis" else "bold")
+            t.append(" ")
+            t.append(e.agent or "-", style=style if e.kind == "apoptosis" else "bold")
             d = event_detail(e)
             if d:
                 t.append(" " + " ".join(f"{k2}={v}" for k2, v in d.items()), style="dim")
@@ -315,7 +316,8 @@ class DetailPanel(Static):
         t.append_text(state_text(a))
         if a.apoptosis_t_s is not None:
             t.append(f" since t={a.apoptosis_t_s:.1f} s", style="bold red")
-        t.append(f"  balance {a.balance:.2f} cr ")
+        t.append(" ")
+        t.append(f" balance {a.balance:.2f} cr ")
         t.append(spark(a.balance_history, 30), style="cyan")
         t.append(f"\nbid {a.bid:.3f} cr/core·s  slots {a.slots}  cpu {a.cpu_cores:.2f} cores "
                  f"({a.cpu_share * 100:.0f}%)  cpu total {a.cpu_s:.1f} s  "
