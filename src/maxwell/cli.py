@@ -102,4 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module so exception classes are the package's own
+    # (under `python -m maxwell.cli` this file is __main__, a second copy).
+    from maxwell.cli import main as _main
+
+    sys.exit(_main())

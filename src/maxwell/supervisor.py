@@ -217,7 +217,6 @@ class Supervisor:
         with ExitStack() as stack:
             stack.enter_context(_sigterm_raises())
             cfg = self.cfg
-            stale = membrane.cleanup_stale()
             priority = membrane.raise_priority()
             try:
                 sensors = physics.probe(
@@ -231,9 +230,16 @@ class Supervisor:
             except physics.SensorUnavailable as err:
                 raise ConfigError(f"physics: a forced source does not work here: {err}") from None
             stack.callback(sensors.close)
-            backend = membrane.select_backend(cfg.membrane.backend)
+            try:
+                # Selecting a backend first cleans up what dead supervisors left behind.
+                backend = membrane.select_backend(cfg.membrane.backend)
+            except membrane.MembraneError as err:
+                raise ConfigError(f"membrane.backend: {err}") from None
             stack.callback(backend.close)
-            tracer = memtrace.open_tracer(cfg.memtrace.backend)
+            try:
+                tracer = memtrace.open_tracer(cfg.memtrace.backend)
+            except memtrace.MemtraceError as err:
+                raise ConfigError(f"memtrace.backend: {err}") from None
             stack.callback(tracer.close)
             sock_dir = Path(tempfile.mkdtemp(prefix="maxwell-"))
             stack.callback(shutil.rmtree, sock_dir, True)
@@ -258,11 +264,13 @@ class Supervisor:
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "physics": sensors.describe(),
-                "membrane_reason": getattr(backend, "reason", ""),
+                "membrane_reason": backend.reason,
+                "membrane_capabilities": sorted(backend.capabilities),
                 "memtrace_reason": tracer.reason,
                 "memtrace_label": tracer.label,
                 "priority": priority,
-                "stale_cleanup": getattr(stale, "_asdict", lambda: str(stale))(),
+                "stale_cleanup": backend.cleanup_report.to_dict()
+                if backend.cleanup_report is not None else None,
             }
             rec = Recorder(self.db_path)
             stack.callback(rec.close)
@@ -355,7 +363,8 @@ class Supervisor:
             a.handle = backend.spawn(spec)
             tracer.add(a.name, a.handle.cgroup_id, a.handle.pid)
             self._event("spawn", a.name, pid=a.handle.pid, argv=list(spec.argv),
-                        funds=acfg.funds, cgroup_id=a.handle.cgroup_id)
+                        funds=acfg.funds, cgroup_id=a.handle.cgroup_id,
+                        unenforced=list(a.handle.unenforced))
 
     def _drain(self, endpoint: Endpoint, verifier: Verifier) -> None:
         for msg in endpoint.poll():

@@ -1,0 +1,7 @@
+"""`python -m maxwell` is the `maxwell` command."""
+
+import sys
+
+from maxwell.cli import main
+
+sys.exit(main())
