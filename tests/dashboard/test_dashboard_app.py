@@ -106,8 +106,13 @@ async def check_tick(pilot: Pilot[Any], reader: RunReader, index: int) -> None:
         assert f"{row.balance:.2f}" in line and state in line
         wline = next(ln for ln in wallets.splitlines() if ln.strip("│ ").startswith(name))
         assert f"{row.balance:.2f}" in wline
-    last_transfer = [x for x in reader.transfers() if x.t_s <= tick.t_s][-1]
+    transfers = [x for x in reader.transfers() if x.t_s <= tick.t_s]
+    last_transfer = transfers[-1]
     assert f"{last_transfer.src}→{last_transfer.dst} {last_transfer.amount:.3f}" in wallets
+    # As many of the last transfers as fit (up to 12) are listed.
+    fits = app.query_one("#wallets").content_region.height - len(agents) - 1
+    shown = [ln for ln in wallets.splitlines() if "→" in ln]
+    assert len(shown) == min(12, len(transfers), fits)
 
     events = region_text(app, "#events")
     last_event = [e for e in reader.events() if e.t_s <= tick.t_s][-1]

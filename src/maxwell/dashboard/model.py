@@ -112,6 +112,7 @@ class AgentSnapshot:
     bytes_freed: int  # cumulative
     energy_j: float  # cumulative, attributed
     apoptosis_t_s: float | None  # when it was killed, if it was
+    death_cause: str | None = None  # from the apoptosis or obituary event, if recorded
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,7 @@ class _Rows:
         self.transfers: list[TransferRow] = []
         self.transfer_t: list[float] = []
         self.apoptoses: dict[str, float] = {}  # agent -> first apoptosis time
+        self.causes: dict[str, str] = {}  # agent -> cause of death (apoptosis or obituary)
 
     def extend(
         self,
@@ -217,6 +219,10 @@ class _Rows:
             self.event_t.append(e.t_s)
             if e.kind == "apoptosis" and e.agent is not None:
                 self.apoptoses.setdefault(e.agent, e.t_s)
+            if e.kind in ("apoptosis", "obituary") and e.agent is not None:
+                cause = event_detail(e).get("cause")
+                if cause:
+                    self.causes.setdefault(e.agent, str(cause))
         for x in transfers:
             self.transfers.append(x)
             self.transfer_t.append(x.t_s)
@@ -297,6 +303,7 @@ class _Rows:
                     bytes_freed=int(row.bytes_freed),
                     energy_j=row.energy_j,
                     apoptosis_t_s=died,
+                    death_cause=self.causes.get(row.agent) if died is not None else None,
                 )
             )
         return tuple(out)

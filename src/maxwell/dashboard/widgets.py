@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import DataTable, Sparkline, Static
 
 from maxwell.dashboard.model import AgentSnapshot, Snapshot, event_detail
@@ -110,13 +111,12 @@ class ApoptosisBanner(Static):
             return
         t = Text()
         for k, e in enumerate(snap.apoptoses):
-            d = event_detail(e)
             if k:
                 t.append("   ")
             t.append(f"☠ APOPTOSIS: {e.agent} killed at t={e.t_s:.1f} s")
-            cause = d.get("cause")
-            if cause:
-                t.append(f" ({cause})")
+            agent = snap.agent(e.agent) if e.agent else None
+            if agent is not None and agent.death_cause:
+                t.append(f" ({agent.death_cause})")
         self.set_class(True, "-on")
         self.update(t)
 
@@ -234,57 +234,64 @@ class AgentsTable(DataTable[object]):
             self.move_cursor(row=names.index(selected), animate=False)
 
 
-class WalletsPanel(Static):
-    """Balances as bars with their trend, then the ledger's last transfers."""
+class WalletsPanel(Widget):
+    """Balances as bars with their trend, then the ledger's last transfers (as many as fit).
+
+    Drawn in `render()`, which knows the panel's current size, so the number of
+    transfers follows the height without a second pass."""
 
     _shown: tuple[Snapshot, str | None] | None = None
 
-    def on_resize(self) -> None:
-        # The number of transfers shown depends on the height: redraw the same snapshot.
-        if self._shown is not None:
-            self.show(*self._shown)
-
     def show(self, snap: Snapshot, selected: str | None) -> None:
         self._shown = (snap, selected)
-        width = max(20, self.content_region.width or 40)
+        self.refresh()
+
+    def render(self) -> Text:
+        if self._shown is None:
+            return Text()
+        snap, selected = self._shown
+        width = max(20, self.content_region.width)
         name_w = max([len(a.name) for a in snap.agents] + [5])
-        bar_w = max(4, min(24, (width - name_w - 22) // 2))
-        trend_w = bar_w
+        bar_w = max(4, min(24, (width - name_w - 12) // 2))
         top = max([max(a.balance_history, default=0.0) for a in snap.agents] + [1e-9])
         t = Text(no_wrap=True, overflow="ellipsis")
         for a in snap.agents:
             style = DEATH_STYLE if a.state == "dead" else ("bold" if a.name == selected else "")
-            t.append(f"{a.name:<{name_w}} ", style=style)
+            t.append(f"{a.name:<{name_w}}", style=style)
+            t.append(" ")
             n = round(max(0.0, a.balance) / top * bar_w)
             t.append("█" * n, style="red" if a.state == "dead" else "green")
             t.append("░" * (bar_w - n), style="dim")
             t.append(f" {a.balance:9.2f} ")
-            t.append(spark(a.balance_history, trend_w), style="cyan")
+            t.append(spark(a.balance_history, bar_w), style="cyan")
             t.append("\n")
         t.append("ledger", style="bold underline")
-        lines = max(0, (self.content_region.height or 12) - len(snap.agents) - 1)
-        for x in snap.transfers[len(snap.transfers) - lines :]:
+        lines = max(0, self.content_region.height - len(snap.agents) - 1)
+        for x in snap.transfers[max(0, len(snap.transfers) - lines) :] if lines else ():
             t.append("\n")
             t.append(f"{x.t_s:6.1f} ", style="dim")
             t.append(f"{x.src}→{x.dst} ")
             t.append(f"{x.amount:.3f} ", style="bold")
             t.append(x.reason, style="magenta" if x.reason == "fine" else "dim")
-        self.update(t)
+        return t
 
 
-class EventsPanel(Static):
-    """Pauses, strikes, fraud and deaths, newest last; apoptosis in white on red."""
+class EventsPanel(Widget):
+    """Pauses, strikes, fraud and deaths, newest last (as many as fit); apoptosis in white
+    on red."""
 
     _shown: Snapshot | None = None
 
-    def on_resize(self) -> None:
-        if self._shown is not None:
-            self.show(self._shown)
-
     def show(self, snap: Snapshot) -> None:
         self._shown = snap
-        lines = max(1, self.content_region.height or 10)
+        self.refresh()
+
+    def render(self) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
+        snap = self._shown
+        if snap is None:
+            return t
+        lines = max(1, self.content_region.height)
         events = snap.events[-lines:]
         for k, e in enumerate(events):
             if k:
@@ -300,7 +307,7 @@ class EventsPanel(Static):
                 t.append(" " + " ".join(f"{k2}={v}" for k2, v in d.items()), style="dim")
         if not events:
             t.append("no events yet", style="dim")
-        self.update(t)
+        return t
 
 
 class DetailPanel(Static):
@@ -315,7 +322,8 @@ class DetailPanel(Static):
         t.append(f"{a.name} ", style="bold")
         t.append_text(state_text(a))
         if a.apoptosis_t_s is not None:
-            t.append(f" since t={a.apoptosis_t_s:.1f} s", style="bold red")
+            cause = f" ({a.death_cause})" if a.death_cause else ""
+            t.append(f" since t={a.apoptosis_t_s:.1f} s{cause}", style="bold red")
         t.append(" ")
         t.append(f" balance {a.balance:.2f} cr ")
         t.append(spark(a.balance_history, 30), style="cyan")
