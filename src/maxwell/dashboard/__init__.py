@@ -30,6 +30,7 @@ __all__ = [
     "run_dashboard",
     "run_live",
     "run_with_dashboard",
+    "save_screenshot",
 ]
 
 T = TypeVar("T")
@@ -61,6 +62,36 @@ def run_live(db_path: str | Path, *, poll_s: float | None = None) -> None:
     not stop the run.
     """
     make_app(db_path, follow=True, poll_s=poll_s).run()
+
+
+def save_screenshot(
+    source: str | Path, out: str | Path, *, tick: int | None = None,
+    size: tuple[int, int] = (160, 48), select: str | None = None,
+) -> Path:
+    """Render the dashboard headless at tick `tick` (0-based; default the last recorded)
+    with agent `select` picked, and write it as an SVG file; return its path."""
+    import asyncio
+
+    from textual.pilot import Pilot
+
+    app = make_app(source)
+    out = Path(out)
+
+    async def shoot(pilot: Pilot[object]) -> None:
+        await pilot.pause()
+        if tick is not None:
+            app.show_tick(tick)
+            app.paused = False  # a still picture: no "paused" mark
+        if select is not None:
+            app.selected = select
+        app.refresh_view()
+        await pilot.pause()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(app.export_screenshot(simplify=True))
+        app.exit()
+
+    asyncio.run(app.run_async(headless=True, size=size, auto_pilot=shoot))
+    return out
 
 
 def run_with_dashboard(run: Callable[[], T], db_path: str | Path, *, hold_s: float = 3.0) -> T:

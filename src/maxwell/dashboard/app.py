@@ -151,6 +151,9 @@ class DashboardApp(App[None]):
         self.snapshot: Snapshot | None = None
         self._poll_timer: Timer | None = None
         self._play_timer: Timer | None = None
+        # Opened here, not in on_mount, so a missing or foreign database is reported to
+        # the caller (FileNotFoundError, SchemaError) before the terminal is taken over.
+        self._open()
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -173,7 +176,7 @@ class DashboardApp(App[None]):
         return widget
 
     def on_mount(self) -> None:
-        if self._open():
+        if self.feed is not None:
             self._start_timers()
         else:
             # Following a run that is still starting: retry until its database holds a run.

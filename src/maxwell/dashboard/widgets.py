@@ -67,6 +67,20 @@ def spark(values: Sequence[float], width: int) -> str:
     return "".join(BLOCKS[round((v - lo) / (hi - lo) * top)] for v in vals)
 
 
+def span(values: Sequence[float], unit: str, fmt: str = ".1f") -> str:
+    """The range a sparkline is scaled to (it spans min..max of its data, not 0..max)."""
+    if not values:
+        return ""
+    u = f" {unit}" if unit else ""
+    return f"{min(values):{fmt}}–{max(values):{fmt}}{u}"
+
+
+def short(value: object, width: int = 24) -> str:
+    """An event detail value cut to `width` characters (argv lists, balance histories)."""
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def measured(is_measured: bool) -> str:
     return "measured" if is_measured else "modelled"
 
@@ -138,6 +152,7 @@ class ThermalPanel(Vertical):
         t.append(f" {measured(run.temp_measured)}", style="italic")
         t.append(f"  setpoint {run.setpoint_c:.1f} °C ({err:+.1f})  ")
         t.append(run.temp_source, style="dim")
+        t.append(f"  graph {span(snap.temp_history, '°C')}", style="dim")
         self.query_one("#temp-text", Static).update(t)
         self.query_one("#temp-spark", Sparkline).data = list(snap.temp_history)
         p = Text(no_wrap=True, overflow="ellipsis")
@@ -145,6 +160,7 @@ class ThermalPanel(Vertical):
         p.append(f" {measured(run.energy_measured)}", style="italic")
         p.append(f"  busy {snap.busy_cores:.2f} cores  E {snap.energy_j:.0f} J  ")
         p.append(run.energy_source, style="dim")
+        p.append(f"  graph {span(snap.power_history, 'W')}", style="dim")
         self.query_one("#power-text", Static).update(p)
         self.query_one("#power-spark", Sparkline).data = list(snap.power_history)
 
@@ -163,6 +179,7 @@ class MarketPanel(Vertical):
         t.append(" cr/core·s")
         slots = sum(a.slots for a in snap.agents)
         t.append(f"  slots won {slots}", style="dim")
+        t.append(f"  graph {span(snap.price_history, '', '.3f')}", style="dim")
         self.query_one("#price-text", Static).update(t)
         self.query_one("#price-spark", Sparkline).data = list(snap.price_history)
         self.query_one("#pid-text", Static).update(
@@ -304,7 +321,7 @@ class EventsPanel(Widget):
             t.append(e.agent or "-", style=style if e.kind == "apoptosis" else "bold")
             d = event_detail(e)
             if d:
-                t.append(" " + " ".join(f"{k2}={v}" for k2, v in d.items()), style="dim")
+                t.append(" " + " ".join(f"{k2}={short(v)}" for k2, v in d.items()), style="dim")
         if not events:
             t.append("no events yet", style="dim")
         return t
