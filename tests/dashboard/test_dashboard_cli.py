@@ -58,3 +58,12 @@ def test_missing_or_foreign_database_is_a_usage_error(tmp_path: Path,
     (tmp_path / "run.db").write_bytes(b"\0" * 4096)
     assert main(["dashboard", str(tmp_path), "--screenshot", str(tmp_path / "x.svg")]) == 2
     assert "not a Maxwell run database" in capsys.readouterr().err
+
+
+def test_a_demo_directory_names_its_runs(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    for policy in ("cfs", "maxwell"):
+        write_run(tmp_path / policy / "run.db", n_ticks=2)
+    assert main(["dashboard", str(tmp_path), "--follow"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "cfs") in err and str(tmp_path / "maxwell") in err

@@ -37,6 +37,11 @@ def _dashboard(args: argparse.Namespace) -> int:
     from maxwell.record import SchemaError, find_db
 
     src = Path(args.run)
+    runs = sorted(p.parent.name for p in src.glob("*/run.db")) if src.is_dir() else []
+    if runs and not (src / "run.db").exists():
+        # A `maxwell demo --out DIR` directory holds one run per policy.
+        choices = " or ".join(str(src / r) for r in runs)
+        raise UsageError(f"{src} holds several runs: pass one of them, {choices}")
     if args.speed is not None and args.speed <= 0:
         raise UsageError(f"--speed must be positive, got {args.speed}")
     if args.speed is not None and args.follow:
