@@ -25,7 +25,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,8 +42,9 @@ from maxwell.record import AgentTickRow, EventRow, Recorder, TickRow, TransferRo
 log = logging.getLogger(__name__)
 
 UCR_PER_CREDIT = 1_000_000
-# Between ticks the endpoint is drained this often, so agents' socket buffers
-# never fill and claims are verified as they arrive rather than in one burst.
+# Between ticks the supervisor sleeps until an agent writes, then drains the
+# endpoint at most this often, so claims are verified as they arrive (not in one
+# burst at the tick) without waking once per line.
 POLL_INTERVAL_S = 0.05
 
 
@@ -160,6 +161,22 @@ def _transfer_rows(t_s: float, transfers: Any) -> list[TransferRow]:
         TransferRow(t_s, str(tr.src), str(tr.dst), _credits(tr.amount_ucr), str(tr.reason))
         for tr in transfers
     ]
+
+
+class _LazyPids(Mapping[str, Sequence[int]]):
+    """Each agent's pids, listed only if the tracer asks (eBPF keyed by cgroup never does)."""
+
+    def __init__(self, handles: dict[str, membrane.Handle]) -> None:
+        self._handles = handles
+
+    def __getitem__(self, name: str) -> Sequence[int]:
+        return self._handles[name].pids()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._handles)
+
+    def __len__(self) -> int:
+        return len(self._handles)
 
 
 class Supervisor:
@@ -416,8 +433,10 @@ class Supervisor:
         while True:
             deadline = self._t0 + k * tick_s
             while (remaining := deadline - self.clock()) > 0:
-                self._drain(endpoint, verifier)
-                self.sleep(min(POLL_INTERVAL_S, max(remaining, 0.0)))
+                if endpoint.wait(remaining):
+                    self._drain(endpoint, verifier)
+                    # Let a burst of claims gather rather than waking once per line.
+                    self.sleep(min(POLL_INTERVAL_S, max(deadline - self.clock(), 0.0)))
             self._drain(endpoint, verifier)
             now = self.clock()
             t_s = now - self._t0
@@ -449,9 +468,9 @@ class Supervisor:
                 cpu = h.usage().cpu_s
                 cpu_d[a.index] = max(cpu - a.cpu_s, 0.0)
                 a.cpu_s = max(cpu, a.cpu_s)
-            pids = {a.name: a.handle.pids() for a in self.agents
-                    if a.handle is not None and a.state != "dead"}
-            freed_now = tracer.read(pids)
+            freed_now = tracer.read(_LazyPids(
+                {a.name: a.handle for a in self.agents
+                 if a.handle is not None and a.state != "dead"}))
             freed_d = np.zeros(n, dtype=np.int64)
             for a in self.agents:
                 total = int(freed_now.get(a.name, a.bytes_freed))

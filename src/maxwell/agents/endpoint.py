@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import select
 import shutil
 import socket
 import struct
@@ -238,6 +239,21 @@ class Endpoint:
             out.append(Strike(None, f"and {self._anon_suppressed} more strikes against "
                               "unauthenticated connections in this poll", False))
         return _coalesce_bids(out)
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block up to `timeout_s` until a connection or the listener is readable.
+
+        Lets the supervisor sleep between ticks instead of polling on a timer; True
+        if `poll()` has something to do (or an error that poll will report).
+        """
+        if self._closed:
+            return False
+        socks = [self._listener, *(c.sock for c in self._conns if not c.closing)]
+        try:
+            ready, _, _ = select.select(socks, [], [], max(timeout_s, 0.0))
+        except (OSError, ValueError):
+            return True  # a socket went bad under us: let poll() find and close it
+        return bool(ready)
 
     def send_tick(self, agent: str, t_s: float, price: float, balance: float, slots: int) -> None:
         """Tell the agent the tick's outcome. Never blocks; dropped if the agent is not reading."""
