@@ -26,16 +26,17 @@ SIZE = (160, 48)
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(params=["demo", "fixture"])
+@pytest.fixture(params=["demo-maxwell", "demo-cfs", "fixture"])
 def recorded(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    """A finished run database with an apoptosis in it."""
+    """A finished run database: the fixture and the demo's maxwell run hold an apoptosis;
+    the demo's cfs run (shadow bills, nobody killed) holds none."""
     if request.param == "fixture":
         return write_run(tmp_path / "run.db")
     try:
         demo = request.getfixturevalue("demo_runs")
     except pytest.FixtureLookupError:
         pytest.skip("the demo_runs fixture (a real `maxwell demo`) is not defined")
-    return Path(demo) / "maxwell" / "run.db"
+    return Path(demo) / str(request.param).removeprefix("demo-") / "run.db"
 
 
 def drive(
@@ -60,9 +61,12 @@ def expected_agents(reader: RunReader, t_s: float) -> dict[str, AgentTickRow]:
     return rows
 
 
-def apoptosis_tick(reader: RunReader) -> int:
+def apoptosis_tick(reader: RunReader) -> int | None:
+    """The index of the first tick at or after the first apoptosis (None: nobody died)."""
     deaths = [e for e in reader.events() if e.kind == "apoptosis"]
-    assert deaths, "the recorded run has no apoptosis"
+    if not deaths:
+        assert reader.run().policy == "cfs", "the enforced run recorded no apoptosis"
+        return None
     times = [t.t_s for t in reader.ticks()]
     return next(i for i, t in enumerate(times) if t >= deaths[0].t_s)
 
@@ -128,7 +132,8 @@ async def check_tick(pilot: Pilot[Any], reader: RunReader, index: int) -> None:
 def test_every_panel_shows_the_database_values(recorded: Path) -> None:
     reader = RunReader(recorded)
     n = len(reader.ticks())
-    chosen = sorted({0, n // 3, apoptosis_tick(reader), n - 1})
+    death = apoptosis_tick(reader)
+    chosen = sorted({0, n // 3, n - 1} | ({death} if death is not None else set()))
 
     async def script(pilot: Pilot[None]) -> None:
         for i in chosen:
@@ -144,6 +149,18 @@ def test_every_panel_shows_the_database_values(recorded: Path) -> None:
 def test_apoptosis_is_unmissable(recorded: Path) -> None:
     reader = RunReader(recorded)
     k = apoptosis_tick(reader)
+    if k is None:  # the shadow run: no banner, nobody dead
+
+        last = expected_agents(reader, reader.ticks()[-1].t_s)
+        exited = any(r.state == "dead" for r in last.values())  # exited by itself, not killed
+
+        async def nobody_died(pilot: Pilot[None]) -> None:
+            assert not pilot.app.query_one("#banner").display
+            assert ("DEAD" in region_text(pilot.app, "#agents")) == exited
+
+        drive(make_app(recorded), nobody_died)
+        reader.close()
+        return
     victim = next(e.agent for e in reader.events() if e.kind == "apoptosis")
     assert victim is not None
 
