@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from maxwell.record import RunReader
-from maxwell.record.summary import summarize
+from maxwell.report import run_json as summarize
 
 MAXWELL = [sys.executable, "-m", "maxwell.cli"]
 

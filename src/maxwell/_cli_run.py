@@ -50,9 +50,9 @@ def run_once(
     progress: bool = False,
     label: str = "",
 ) -> dict[str, Any]:
-    """Run one live experiment and return its summary (see maxwell.record.summary)."""
+    """Run one live experiment and return its summary (`maxwell.report.run_json`)."""
     from maxwell.physics import Roots
-    from maxwell.record.summary import summarize
+    from maxwell.report import run_json
     from maxwell.supervisor import RunOptions, Supervisor
 
     bar = None
@@ -87,7 +87,7 @@ def run_once(
             db = Supervisor(config, opts).run()
     else:
         db = Supervisor(config, opts).run()
-    return summarize(db)
+    return run_json(db)
 
 
 def _fmt(x: float | None, spec: str = ".3g") -> str:
@@ -178,7 +178,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def run_demo(cfg: Any, duration: float, out: Path, roots: Any = None, progress: bool = False,
              tui: bool = False) -> dict[str, Any]:
-    from maxwell.record.summary import gain
+    from maxwell.report import gain
 
     runs: dict[str, dict[str, Any]] = {}
     labels = {"cfs": "1/2 baseline: Linux CFS schedules", "maxwell": "2/2 Maxwell enforces"}

@@ -561,7 +561,8 @@ class Supervisor:
                 h.kill()
                 a.state = "dead"
                 a.died_at_s = t_s
-                self._event("apoptosis", a.name, balance=float(dec.balances[i]),
+                cause = next((ob.cause for ob in dec.obituaries if ob.agent == a.name), None)
+                self._event("apoptosis", a.name, cause=cause, balance=float(dec.balances[i]),
                             cpu_s=a.cpu_s, work_units=a.work_units)
                 continue
             if not self.enforce:

@@ -15,9 +15,11 @@ from maxwell.report._summary import (
     Parasite,
     RunData,
     RunSummary,
+    gain,
     load_run,
     load_runs,
     parasite,
+    run_json,
     source_label,
 )
 
@@ -26,9 +28,11 @@ __all__ = [
     "Parasite",
     "RunData",
     "RunSummary",
+    "gain",
     "load_run",
     "load_runs",
     "parasite",
+    "run_json",
     "source_label",
     "write_report",
 ]

@@ -285,3 +285,56 @@ def load_runs(paths: Sequence[str | Path]) -> list[RunData]:
     if len(set(labels)) < len(labels):
         labels = [f"{pol} #{i + 1}" for i, pol in enumerate(with_policy)]
     return [load_run(db, lab) for db, lab in zip(dbs, labels, strict=True)]
+
+
+def run_json(path: str | Path) -> dict[str, Any]:
+    """One run as the RUN object of `maxwell run --json` / `maxwell demo --json`.
+
+    The same figures as the report (one computation, `load_run`), plus the
+    supervisor's own overhead from the run's host facts.
+    """
+    s = load_run(path).summary
+    with RunReader(s.db) as reader:
+        host = reader.host()
+    return {
+        "policy": s.policy,
+        "duration_s": s.duration_s,
+        "work_units": s.work_units,
+        "energy_j": s.energy_j,
+        "idle_energy_j": s.idle_energy_j,
+        "energy_source": "measured" if s.energy_measured else "modelled",
+        "energy_source_name": s.energy_source,
+        "temp_source": "measured" if s.temp_measured else "modelled",
+        "temp_source_name": s.temp_source,
+        "memtrace": s.memtrace_source,
+        "memtrace_exact": s.memtrace_exact,
+        "membrane": s.membrane_backend,
+        "work_per_j": s.work_per_j or 0.0,
+        "peak_temp_c": s.peak_temp_c if s.peak_temp_c is not None else float("nan"),
+        "mean_price": s.mean_price if s.mean_price is not None else float("nan"),
+        "landauer_lambda": s.landauer_lambda,
+        "supervisor_cpu_pct_of_core": host.get("supervisor_cpu_pct_of_core"),
+        "supervisor_loop_cpu_pct_of_core_excl_verify": host.get(
+            "supervisor_loop_cpu_pct_of_core_excl_verify"),
+        "supervisor_peak_rss_mb": host.get("supervisor_peak_rss_mb"),
+        "outcome": host.get("outcome"),
+        "db": str(s.db),
+        "agents": {
+            a.name: {
+                "work_units": a.work_units,
+                "energy_j": a.energy_j,
+                "cpu_s": a.cpu_s,
+                "final_balance": a.balance,
+                "bytes_freed": a.bytes_freed,
+                "died_at_s": a.death_t_s,
+                "death": a.death_cause,
+            }
+            for a in s.agents
+        },
+    }
+
+
+def gain(cfs: dict[str, Any], maxwell: dict[str, Any]) -> float:
+    """Work per Joule under Maxwell over work per Joule under CFS (nan if undefined)."""
+    base = float(cfs["work_per_j"])
+    return float(maxwell["work_per_j"]) / base if base > 0 else float("nan")
