@@ -41,21 +41,21 @@ W = TypeVar("W", bound=Widget)
 HELP = """\
 [b]Maxwell dashboard[/b]
 
-  q        quit
-  p        pause / resume the display (live: freeze; replay: stop / play)
-  ?        this help
-  ↑ ↓      pick an agent for the detail panel
-  ← →      one tick back / forward (pauses)
-  home end first / last recorded tick (end also resumes following)
-  + -      replay speed ×2 / ÷2
+  q          quit
+  p          pause / resume (live: freeze; replay: stop / play)
+  ?          this help
+  ↑ ↓        pick an agent for the detail panel
+  ← →        one tick back / forward (pauses)
+  home end   first / last tick (end resumes following)
+  + -        replay speed ×2 / ÷2
 
-Thermal: die temperature vs setpoint, power; each labelled measured or modelled.
-Market: reserve price (PID on temperature) in credits per core-second.
-Agents: this tick's bid, slots won, CPU used, bills and wallet.
-Wallets: balances as bars with their trend; the ledger's last transfers.
-Events: pauses, strikes, fraud; apoptosis (death by bankruptcy) in red.
+Thermal: die temperature vs setpoint, power (measured or modelled).
+Market: reserve price set by the PID on temperature, cr per core-s.
+Agents: this tick's bid, slots won, CPU, bills, wallet.
+Wallets: balances and trend; the ledger's last transfers.
+Events: pauses, strikes, fraud; apoptosis (bankruptcy) in red.
 
-press any key to close"""
+[dim]press any key to close[/dim]"""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -64,7 +64,7 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > Static { width: auto; max-width: 90%; height: auto; max-height: 90%;
-        border: round $accent; background: $surface; padding: 1 2; }
+        border: round $accent; background: $surface; padding: 0 1; }
     """
 
     def compose(self) -> ComposeResult:
