@@ -146,3 +146,23 @@ def test_event_detail_tolerates_bad_json() -> None:
     assert event_detail(EventRow(1.0, "x", None, "{not json")) == {}
     assert event_detail(EventRow(1.0, "x", None, "[1]")) == {}
     assert event_detail(EventRow(1.0, "x", None, '{"a": 1}')) == {"a": 1}
+
+
+def test_follow_keeps_an_event_stamped_before_the_last_tick(tmp_path: Path) -> None:
+    from dashboard_fixture import _start
+
+    rec = Recorder(tmp_path / "run.db")
+    _start(rec, 1.0, 4)
+    rec.write_tick(*tick_rows(1, 1.0))
+    rec.write_tick(*tick_rows(2, 1.0))
+    rec.event(2.0, "resume", "idler")
+    feed = RunFeed.open(tmp_path)
+    rec.event(1.5, "strike", "idler", reason="late")  # written after the 2.0 one, stamped before
+    rec.write_tick(*tick_rows(3, 1.0))
+    assert feed.poll()
+    with RunReader(tmp_path) as reader:
+        snap = feed.snapshot()
+        assert snap is not None and snap.events == tuple(reader.events())
+    assert [e.kind for e in snap.events][-2:] == ["resume", "strike"]
+    rec.close()
+    feed.close()
