@@ -10,6 +10,7 @@ importing this package stays cheap.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -117,6 +118,8 @@ def run_with_dashboard(run: Callable[[], T], db_path: str | Path, *, hold_s: flo
     worker = threading.Thread(target=target, name="maxwell-run", daemon=True)
     worker.start()
     make_app(db_path, follow=True, done=lambda: not worker.is_alive(), hold_s=hold_s).run()
+    if worker.is_alive():
+        print("maxwell: dashboard closed; the run goes on until it ends", file=sys.stderr)
     worker.join()
     if error:
         raise error[0]
