@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import mmap
-import multiprocessing as mp
 import os
 import sys
 import time
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from multiprocessing.connection import Connection
 
-from maxwell.agents._proc import die_with_parent
+from maxwell.agents._proc import die_with_parent, start_workers, stop_workers, wait_ready
 from maxwell.agents.builtin import add_arguments
 from maxwell.agents.protocol import Tick
 from maxwell.agents.sdk import Agent, NotUnderMaxwell, Rejected, connect
@@ -86,17 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     slots = args.slots or args.workers
 
-    ctx = mp.get_context("fork")  # before connecting: workers must not inherit the socket
-    conns: list[Connection] = []
-    procs = []
-    for _ in range(args.workers):
-        r, w = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_worker, daemon=True, args=(
-            w, os.getpid(), args.churn_bytes_per_s / args.workers, args.chunk_bytes))
-        p.start()
-        w.close()
-        conns.append(r)
-        procs.append(p)
+    conns, procs = start_workers(  # before connecting: workers must not inherit the socket
+        _worker, [(args.churn_bytes_per_s / args.workers, args.chunk_bytes)] * args.workers)
 
     agent: Agent | None
     try:
@@ -111,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if agent is not None:
             agent.close()
-        for p in procs:
-            p.kill()
-        for p in procs:
-            p.join(timeout=5)
+        stop_workers(procs)
 
 
 def _loop(agent: Agent | None, conns: list[Connection], bid: float, slots: int,
@@ -124,13 +110,7 @@ def _loop(agent: Agent | None, conns: list[Connection], bid: float, slots: int,
     hashes = 0
     live = list(conns)
     while live:
-        waitables: list[Any] = list(live)
-        if agent is not None:
-            waitables.append(agent.fileno())
-        ready_list = wait(waitables, timeout=0 if agent is not None and agent.buffered else None)
-        if agent is not None and agent.buffered and agent.fileno() not in ready_list:
-            ready_list.append(agent.fileno())
-        for ready in ready_list:
+        for ready in wait_ready(live, agent):
             if agent is not None and isinstance(ready, int):
                 try:
                     msgs = agent.receive(0.0)

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
-import os
 import sys
 import time
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
-from maxwell.agents._proc import die_with_parent
+from maxwell.agents._proc import die_with_parent, start_workers, stop_workers, wait_ready
 from maxwell.agents.builtin import add_arguments
 from maxwell.agents.protocol import Tick, VerdictMessage
 from maxwell.agents.sdk import Agent, NotUnderMaxwell, Rejected, connect
@@ -102,18 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     slots = args.slots or args.workers
 
-    ctx = mp.get_context("fork")  # before connecting: workers must not inherit the socket
-    conns: list[Connection] = []
-    procs = []
-    for i in range(args.workers):
-        r, w = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_worker, daemon=True, args=(
-            w, os.getpid(), i, args.workers, args.start, args.stop, args.segment_size,
-            args.sample_size))
-        p.start()
-        w.close()
-        conns.append(r)
-        procs.append(p)
+    conns, procs = start_workers(  # before connecting: workers must not inherit the socket
+        _worker, [(i, args.workers, args.start, args.stop, args.segment_size, args.sample_size)
+                  for i in range(args.workers)])
 
     agent: Agent | None
     try:
@@ -122,14 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         agent = None
     except (OSError, Rejected) as err:
         print(f"scientist: cannot join the supervisor: {err}", file=sys.stderr)
-        _stop(procs)
+        stop_workers(procs)
         return 1
     try:
         return _loop(agent, conns, args, slots)
     finally:
         if agent is not None:
             agent.close()
-        _stop(procs)
+        stop_workers(procs)
 
 
 def _loop(agent: Agent | None, conns: list[Connection], args: Any, slots: int) -> int:
@@ -141,13 +130,7 @@ def _loop(agent: Agent | None, conns: list[Connection], args: Any, slots: int) -
         agent.bid(bidder.price(None), slots)
     live = list(conns)
     while live:
-        waitables: list[Any] = list(live)
-        if agent is not None:
-            waitables.append(agent.fileno())
-        ready_list = wait(waitables, timeout=0 if agent is not None and agent.buffered else None)
-        if agent is not None and agent.buffered and agent.fileno() not in ready_list:
-            ready_list.append(agent.fileno())
-        for ready in ready_list:
+        for ready in wait_ready(live, agent):
             if agent is not None and isinstance(ready, int):
                 try:
                     msgs = agent.receive(0.0)
@@ -183,14 +166,6 @@ def _loop(agent: Agent | None, conns: list[Connection], args: Any, slots: int) -
             if len(pending) > 4096:  # verdicts that never came: forget the oldest
                 pending.pop(next(iter(pending)))
     return 0
-
-
-def _stop(procs: list[Any]) -> None:
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-    for p in procs:
-        p.join(timeout=5)
 
 
 if __name__ == "__main__":
