@@ -161,6 +161,9 @@ def doctor_checks(cgroup_root: Path = DEFAULT_CGROUP_ROOT) -> list[Check]:
 
             stale += [d.name for d in top.iterdir() if d.is_dir() and not _supervisor_alive(d.name)]
     checks.append(_priority_check())
+    from maxwell.membrane._vmcheck import microvm_checks
+
+    checks += microvm_checks()
     checks.append(
         Check(
             "membrane leftovers",

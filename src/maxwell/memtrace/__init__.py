@@ -95,6 +95,7 @@ def doctor_checks() -> list[Check]:
         )
     finally:
         tracer.close()
+    checks += _prerequisite_checks()
     built = _ebpf.OBJECT_PATH.exists()
     checks.append(
         Check(
@@ -103,4 +104,34 @@ def doctor_checks() -> list[Check]:
             str(_ebpf.OBJECT_PATH) if built else "not built: `make bpf` (needs clang, bpftool)",
         )
     )
+    return checks
+
+
+def _prerequisite_checks() -> list[Check]:
+    """What the eBPF tracer needs from the kernel and the toolchain, each with its fix."""
+    import os
+    import shutil
+
+    btf = Path("/sys/kernel/btf/vmlinux")
+    checks = [
+        Check("eBPF BTF", btf.is_file(),
+              str(btf) if btf.is_file() else "no kernel BTF: a kernel built with "
+              "CONFIG_DEBUG_INFO_BTF=y is needed for the CO-RE program (fallback: RSS sampling)"),
+        Check("eBPF privileges", os.geteuid() == 0,
+              "root" if os.geteuid() == 0 else "not root: loading BPF needs CAP_BPF and "
+              "CAP_PERFMON (or root); without them Maxwell samples RSS instead"),
+    ]
+    tracefs = next((p for p in (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
+                    if (p / "events" / "syscalls").is_dir()), None)
+    checks.append(Check(
+        "eBPF syscall tracepoints", True,
+        f"syscalls tracepoints at {tracefs} (--design tp usable)" if tracefs else
+        "tracefs not mounted: the default raw sys_exit tracepoint works without it; "
+        "for --design tp: `mount -t tracefs nodev /sys/kernel/tracing`"))
+    tools = {t: shutil.which(t) for t in ("clang", "bpftool")}
+    missing = [t for t, where in tools.items() if where is None]
+    checks.append(Check(
+        "eBPF build tools", not missing,
+        "clang and bpftool found" if not missing else
+        f"missing {', '.join(missing)}: `sudo apt-get install clang llvm libbpf-dev bpftool`"))
     return checks
