@@ -233,3 +233,43 @@ def test_who_dies_follows_the_money_not_the_name(tmp_path: Path) -> None:
         killed = [e.agent for e in r.events() if e.kind == "apoptosis"]
     assert killed == ["scientist"]
     _assert_nothing_left(out / "run.db", out)
+
+
+def test_stop_from_another_thread_cleans_up(tmp_path: Path) -> None:
+    """The --tui path: the run ticks in a worker thread; a stop request ends it cleanly."""
+    import threading
+
+    from maxwell.config import load
+    from maxwell.supervisor import RunOptions, Supervisor
+
+    cfg = load(_write(tmp_path, PAUSED_CAST.format(py=sys.executable)))
+    out = tmp_path / "run"
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            Supervisor(cfg, RunOptions(policy="maxwell", duration_s=60, out_dir=out,
+                                       stop=stop)).run()
+        except BaseException as err:
+            errors.append(err)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with RunReader(out) as r:
+                if len(r.ticks()) >= 2:
+                    break
+        except Exception:
+            pass
+        time.sleep(0.2)
+    stop.set()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], KeyboardInterrupt)
+    with RunReader(out) as r:
+        assert r.host()["outcome"] == "interrupted"
+    for pid in _spawned_pids(out / "run.db"):
+        assert not psutil.pid_exists(pid), f"agent {pid} left behind (or not reaped)"

@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ def run_once(
     prometheus_port: int | None = None,
     progress: bool = False,
     label: str = "",
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Run one live experiment and return its summary (`maxwell.report.run_json`)."""
     from maxwell.physics import Roots
@@ -81,6 +83,7 @@ def run_once(
         roots=roots if roots is not None else Roots.from_env(),
         prometheus_port=prometheus_port,
         on_tick=on_tick,
+        stop=stop,
     )
     if bar is not None:
         with bar:
@@ -160,10 +163,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.tui:
         from maxwell.dashboard import run_with_dashboard
 
+        stop = threading.Event()
         summary = run_with_dashboard(
             lambda: run_once(cfg, policy=policy, duration_s=duration, out_dir=out,
-                             roots=_roots(args), prometheus_port=args.prometheus_port),
+                             roots=_roots(args), prometheus_port=args.prometheus_port,
+                             stop=stop),
             out / "run.db",
+            on_interrupt=stop.set,
         )
     else:
         summary = run_once(cfg, policy=policy, duration_s=duration, out_dir=out,
@@ -184,14 +190,18 @@ def run_demo(cfg: Any, duration: float, out: Path, roots: Any = None, progress: 
     labels = {"cfs": "1/2 baseline: Linux CFS schedules", "maxwell": "2/2 Maxwell enforces"}
     for policy in ("cfs", "maxwell"):
 
-        def once(policy: str = policy, show: bool = progress and not tui) -> dict[str, Any]:
+        stop = threading.Event()
+
+        def once(policy: str = policy, show: bool = progress and not tui,
+                 stop: threading.Event = stop) -> dict[str, Any]:
             return run_once(cfg, policy=policy, duration_s=duration, out_dir=out / policy,
-                            roots=roots, progress=show, label=labels[policy])
+                            roots=roots, progress=show, label=labels[policy], stop=stop)
 
         if tui:
             from maxwell.dashboard import run_with_dashboard
 
-            runs[policy] = run_with_dashboard(once, out / policy / "run.db")
+            runs[policy] = run_with_dashboard(once, out / policy / "run.db",
+                                              on_interrupt=stop.set)
         else:
             runs[policy] = once()
     g = gain(runs["cfs"], runs["maxwell"])

@@ -46,6 +46,8 @@ UCR_PER_CREDIT = 1_000_000
 # endpoint at most this often, so claims are verified as they arrive (not in one
 # burst at the tick) without waking once per line.
 POLL_INTERVAL_S = 0.05
+# How long a stop request may wait to be noticed between ticks.
+STOP_CHECK_S = 0.25
 
 
 class Terminated(Exception):
@@ -61,6 +63,9 @@ class RunOptions:
     prometheus_port: int | None = None
     # Called after every tick with (t_s, duration_s); progress bars hang here.
     on_tick: Callable[[float, float], None] | None = None
+    # Set from another thread to end the run as Ctrl-C would (the run's own thread
+    # cannot receive signals when a UI owns the main thread).
+    stop: threading.Event | None = None
 
 
 @dataclass
@@ -433,7 +438,9 @@ class Supervisor:
         while True:
             deadline = self._t0 + k * tick_s
             while (remaining := deadline - self.clock()) > 0:
-                if endpoint.wait(remaining):
+                if self.opts.stop is not None and self.opts.stop.is_set():
+                    raise KeyboardInterrupt
+                if endpoint.wait(min(remaining, STOP_CHECK_S)):
                     self._drain(endpoint, verifier)
                     # Let a burst of claims gather rather than waking once per line.
                     self.sleep(min(POLL_INTERVAL_S, max(deadline - self.clock(), 0.0)))

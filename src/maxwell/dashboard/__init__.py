@@ -95,7 +95,13 @@ def save_screenshot(
     return out
 
 
-def run_with_dashboard(run: Callable[[], T], db_path: str | Path, *, hold_s: float = 3.0) -> T:
+def run_with_dashboard(
+    run: Callable[[], T],
+    db_path: str | Path,
+    *,
+    hold_s: float = 3.0,
+    on_interrupt: Callable[[], None] | None = None,
+) -> T:
     """Call `run()` (a supervisor run writing `db_path`) in a background thread while the
     dashboard follows its database in this (main) thread; return what `run()` returns.
 
@@ -104,7 +110,9 @@ def run_with_dashboard(run: Callable[[], T], db_path: str | Path, *, hold_s: flo
     stays open if the display is paused, until q). Quitting early does not stop the run:
     this waits for it to finish. An exception raised by `run()` is re-raised here.
     `run()` must not install signal handlers (only the main thread may) and should not
-    write to the terminal while the dashboard owns it.
+    write to the terminal while the dashboard owns it. On Ctrl-C, `on_interrupt()` asks
+    the run to stop and this waits for it to clean up before re-raising, so the run's
+    own cleanup (killing and reaping its agents) is never cut short.
     """
     result: list[T] = []
     error: list[BaseException] = []
@@ -117,10 +125,16 @@ def run_with_dashboard(run: Callable[[], T], db_path: str | Path, *, hold_s: flo
 
     worker = threading.Thread(target=target, name="maxwell-run", daemon=True)
     worker.start()
-    make_app(db_path, follow=True, done=lambda: not worker.is_alive(), hold_s=hold_s).run()
-    if worker.is_alive():
-        print("maxwell: dashboard closed; the run goes on until it ends", file=sys.stderr)
-    worker.join()
+    try:
+        make_app(db_path, follow=True, done=lambda: not worker.is_alive(), hold_s=hold_s).run()
+        if worker.is_alive():
+            print("maxwell: dashboard closed; the run goes on until it ends", file=sys.stderr)
+        worker.join()
+    except KeyboardInterrupt:
+        if on_interrupt is not None:
+            on_interrupt()
+            worker.join(timeout=60.0)
+        raise
     if error:
         raise error[0]
     return result[0]
