@@ -9,13 +9,12 @@ database, the sensors or a clock. Touches only the run database, read-only.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from maxwell.record import (
     AgentTickRow,
@@ -25,6 +24,7 @@ from maxwell.record import (
     SchemaError,
     TickRow,
     TransferRow,
+    event_detail,
     find_db,
 )
 
@@ -149,15 +149,6 @@ class Snapshot:
             if a.name == name:
                 return a
         return None
-
-
-def event_detail(event: EventRow) -> dict[str, Any]:
-    """The event's JSON detail as a dict (empty when it is not a JSON object)."""
-    try:
-        value = json.loads(event.detail)
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _upto(rows: Sequence[R], times: Sequence[float], t_s: float) -> int:

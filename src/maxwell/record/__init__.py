@@ -16,7 +16,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from maxwell.record.rows import AgentTickRow, EventRow, RunRow, TickRow, TransferRow
+from maxwell.record.rows import (
+    AgentTickRow,
+    EventRow,
+    RunRow,
+    TickRow,
+    TransferRow,
+    event_detail,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -29,6 +36,7 @@ __all__ = [
     "SchemaError",
     "TickRow",
     "TransferRow",
+    "event_detail",
     "find_db",
 ]
 

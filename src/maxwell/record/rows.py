@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import json
+from typing import Any, NamedTuple
 
 
 class RunRow(NamedTuple):
@@ -62,6 +63,15 @@ class EventRow(NamedTuple):
     kind: str
     agent: str | None
     detail: str
+
+
+def event_detail(event: EventRow) -> dict[str, Any]:
+    """The event's JSON detail as a dict (empty when it is not a JSON object)."""
+    try:
+        value = json.loads(event.detail)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class TransferRow(NamedTuple):

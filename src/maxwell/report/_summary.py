@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from maxwell.record import AgentTickRow, RunReader, find_db
+from maxwell.record import AgentTickRow, RunReader, event_detail, find_db
 
 
 def source_label(measured: bool | int, source: str) -> str:
@@ -197,11 +197,7 @@ def _deaths(reader: RunReader) -> dict[str, tuple[float, str]]:
         if ev.kind == "exit":
             out[ev.agent] = (float(ev.t_s), "exited")
             continue
-        try:
-            detail = json.loads(ev.detail) if ev.detail else {}
-        except json.JSONDecodeError:
-            detail = {}
-        cause = detail.get("cause") if isinstance(detail, dict) else None
+        cause = event_detail(ev).get("cause")
         out[ev.agent] = (float(ev.t_s), f"apoptosis: {cause}" if cause else "apoptosis")
     return out
 
