@@ -16,7 +16,7 @@ from pathlib import Path
 
 from maxwell.availability import Availability
 from maxwell.physics._io import read_int, read_text, sorted_numeric
-from maxwell.physics._records import RawCounter, SensorError
+from maxwell.physics._records import RawCounter, SensorError, unavailable
 
 TEMP_CHIPS = ("coretemp", "k10temp", "zenpower")
 _TEMP_INPUT = re.compile(r"^temp(\d+)_input$")
@@ -119,10 +119,8 @@ class HwmonTemp:
         try:
             name, chip, _, rule = self._choose()
             temp_c = self.read()
-        except SensorError as err:
-            return Availability(False, str(err))
         except Exception as err:  # detection never raises
-            return Availability(False, f"unexpected error: {err!r}")
+            return unavailable(err)
         return Availability(True, f"{name} at {chip} ({rule}), now {temp_c:.1f} °C")
 
     @property
@@ -188,10 +186,8 @@ class HwmonEnergy:
                     "(AMD: `modprobe amd_energy` where the kernel has it)",
                 )
             self.read()
-        except SensorError as err:
-            return Availability(False, str(err))
         except Exception as err:  # detection never raises
-            return Availability(False, f"unexpected error: {err!r}")
+            return unavailable(err)
         return Availability(True, f"{len(self.inputs())} socket energy counter(s)")
 
     def read(self) -> tuple[RawCounter, ...]:

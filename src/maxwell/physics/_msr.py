@@ -24,7 +24,7 @@ from pathlib import Path
 
 from maxwell.availability import Availability
 from maxwell.physics._io import read_int, read_text, sorted_numeric
-from maxwell.physics._records import RawCounter, SensorError
+from maxwell.physics._records import RawCounter, SensorError, unavailable
 
 INTEL_UNIT = 0x606
 INTEL_PKG_ENERGY = 0x611
@@ -159,10 +159,8 @@ class MsrEnergy:
                         False, f"{path}: RAPL unit MSR {unit_reg:#x} reads 0 (no RAPL on this CPU)"
                     )
             self.read()
-        except SensorError as err:
-            return Availability(False, str(err))
         except Exception as err:  # detection never raises
-            return Availability(False, f"unexpected error: {err!r}")
+            return unavailable(err)
         n = len(self._dev.paths())
         return Availability(True, f"{self.vendor} package energy MSR on {n} package(s)")
 
@@ -210,10 +208,8 @@ class MsrTemp:
             if not self._dev.paths():
                 return Availability(False, self._dev.missing_reason())
             self.read()
-        except SensorError as err:
-            return Availability(False, str(err))
         except Exception as err:  # detection never raises
-            return Availability(False, f"unexpected error: {err!r}")
+            return unavailable(err)
         n = len(self._dev.paths())
         return Availability(True, f"Intel package thermal MSR on {n} package(s)")
 

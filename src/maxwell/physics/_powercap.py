@@ -15,7 +15,7 @@ from pathlib import Path
 
 from maxwell.availability import Availability
 from maxwell.physics._io import is_permission_error, read_int, read_text, sorted_numeric
-from maxwell.physics._records import RawCounter, SensorError
+from maxwell.physics._records import RawCounter, SensorError, unavailable
 
 _TOP_LEVEL = re.compile(r"^intel-rapl:\d+$")
 
@@ -69,12 +69,10 @@ class PowercapEnergy:
                     False, f"no package zone (intel-rapl:N named package-N) under {self.base}"
                 )
             self.read()
-        except SensorError as err:
-            if is_permission_error(err):
-                return Availability(False, f"{err}; {PLATYPUS_FIX}")
-            return Availability(False, str(err))
         except Exception as err:  # detection never raises
-            return Availability(False, f"unexpected error: {err!r}")
+            if isinstance(err, SensorError) and is_permission_error(err):
+                return Availability(False, f"{err}; {PLATYPUS_FIX}")
+            return unavailable(err)
         return Availability(True, f"{len(self.zones())} package zone(s) under {self.base}")
 
     def read(self) -> tuple[RawCounter, ...]:

@@ -76,6 +76,16 @@ class SensorError(Exception):
     """A reader failed for this reading (the caller marks it N/A, never crashes)."""
 
 
+def unavailable(err: Exception) -> Availability:
+    """Why a reader's `available()` probe failed: detection never raises, it explains.
+
+    A SensorError already says what is wrong; anything else is reported as unexpected.
+    """
+    if isinstance(err, SensorError):
+        return Availability(False, str(err))
+    return Availability(False, f"unexpected error: {err!r}")
+
+
 class EnergyReader(Protocol):
     """A measured energy source: cumulative counters per package."""
 

@@ -28,6 +28,7 @@ from maxwell.physics._records import (
     Roots,
     SensorError,
     TempReader,
+    unavailable,
 )
 from maxwell.physics._thermal_zone import ThermalZoneTemp
 from maxwell.physics.plant import PlantParams, ThermalPlant, plant_params
@@ -83,10 +84,8 @@ class _PlausibleTemp:
             return ok
         try:
             self.read()
-        except SensorError as err:
-            return Availability(False, str(err))
         except Exception as err:  # detection never raises
-            return Availability(False, f"unexpected error: {err!r}")
+            return unavailable(err)
         return ok
 
     def describe(self) -> dict[str, object]:

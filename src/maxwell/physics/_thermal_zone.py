@@ -14,7 +14,7 @@ from pathlib import Path
 
 from maxwell.availability import Availability
 from maxwell.physics._io import read_int, read_text, sorted_numeric
-from maxwell.physics._records import SensorError
+from maxwell.physics._records import SensorError, unavailable
 
 _CPU_WORDS = ("cpu", "soc", "pkg", "core", "package")
 
@@ -72,10 +72,8 @@ class ThermalZoneTemp:
         try:
             zone_type, temps = self._choose()
             temp_c = self.read()
-        except SensorError as err:
-            return Availability(False, str(err))
         except Exception as err:  # detection never raises
-            return Availability(False, f"unexpected error: {err!r}")
+            return unavailable(err)
         return Availability(True, f"{len(temps)} zone(s) of type {zone_type}, now {temp_c:.1f} °C")
 
     @property
