@@ -117,6 +117,30 @@ class Ledger:
         if reason not in REASONS:
             raise ValueError(f"unknown transfer reason {reason!r}; expected one of {REASONS}")
 
+    def _batch(
+        self,
+        reason: str,
+        accounts: npt.ArrayLike,
+        counterpart: int,
+        amounts_ucr: npt.ArrayLike,
+        accounts_name: str,
+        not_distinct: str,
+    ) -> tuple[IntArray, IntArray]:
+        """Validate a batch move between `counterpart` and each of `accounts`, before
+        anything moves; returns (accounts, amounts) as int64 arrays."""
+        self._check_reason(reason)
+        acc = np.asarray(accounts, dtype=np.int64)
+        a = np.asarray(amounts_ucr, dtype=np.int64)
+        if acc.shape != a.shape or acc.ndim != 1:
+            raise ValueError(f"{accounts_name} and amounts_ucr must be 1-d arrays of equal length")
+        if np.any(a < 0) or np.any(a > MAX_AMOUNT_UCR):
+            raise ValueError("amounts must be in [0, 2^62] µcr")
+        if np.unique(acc).size != acc.size:
+            raise ValueError(not_distinct)
+        if np.any(acc == counterpart):
+            raise ValueError("an account cannot pay itself")
+        return acc, a
+
     def charge(
         self, src: int, dst: int, amount_ucr: int, reason: str, tick: int
     ) -> tuple[int, int]:
@@ -133,17 +157,9 @@ class Ledger:
 
         Each pays min(amount, balance). Returns (paid, unpaid) aligned with `srcs`.
         """
-        self._check_reason(reason)
-        s = np.asarray(srcs, dtype=np.int64)
-        a = np.asarray(amounts_ucr, dtype=np.int64)
-        if s.shape != a.shape or s.ndim != 1:
-            raise ValueError("srcs and amounts_ucr must be 1-d arrays of equal length")
-        if np.any(a < 0) or np.any(a > MAX_AMOUNT_UCR):
-            raise ValueError("amounts must be in [0, 2^62] µcr")
-        if np.unique(s).size != s.size:
-            raise ValueError("charge_many needs distinct source accounts")
-        if np.any(s == dst):
-            raise ValueError("an account cannot pay itself")
+        s, a = self._batch(
+            reason, srcs, dst, amounts_ucr, "srcs", "charge_many needs distinct source accounts"
+        )
         paid = np.minimum(a, self._bal[s])
         self._bal[s] -= paid
         self._bal[dst] += int(paid.sum())
@@ -163,17 +179,9 @@ class Ledger:
         (rounded down to a micro-credit; the remainder stays in `src`), so no account
         is preferred by its position. Returns (paid, unpaid) aligned with `dsts`.
         """
-        self._check_reason(reason)
-        d = np.asarray(dsts, dtype=np.int64)
-        a = np.asarray(amounts_ucr, dtype=np.int64)
-        if d.shape != a.shape or d.ndim != 1:
-            raise ValueError("dsts and amounts_ucr must be 1-d arrays of equal length")
-        if np.any(a < 0) or np.any(a > MAX_AMOUNT_UCR):
-            raise ValueError("amounts must be in [0, 2^62] µcr")
-        if np.unique(d).size != d.size:
-            raise ValueError("pay_many needs distinct destination accounts")
-        if np.any(d == src):
-            raise ValueError("an account cannot pay itself")
+        d, a = self._batch(
+            reason, dsts, src, amounts_ucr, "dsts", "pay_many needs distinct destination accounts"
+        )
         total = int(a.sum())
         available = int(self._bal[src])
         if total <= available:
