@@ -144,6 +144,20 @@ def _units(order: IntArray, q: IntArray, cap: int) -> IntArray:
     return np.repeat(order, take)
 
 
+def _placement(
+    winners: IntArray, alpha: FloatArray, n: int
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Who sits in each slot (-1: empty), and each agent's slot count and cores.
+
+    `winners` are the owners of the first slots, best slot first.
+    """
+    slot_agent = np.full(alpha.size, -1, dtype=np.int64)
+    slot_agent[: winners.size] = winners
+    slots = np.bincount(winners, minlength=n).astype(np.int64, copy=False)
+    cores = np.bincount(winners, weights=alpha[: winners.size], minlength=n)
+    return slot_agent, slots, cores.astype(np.float64, copy=False)
+
+
 def gsp(
     bid_price: npt.ArrayLike,
     bid_slots: npt.ArrayLike,
@@ -170,15 +184,11 @@ def gsp(
     next_bid[:m] = unit_bid[1 : m + 1]
     price_won = np.maximum(next_bid, reserve)
 
-    slot_agent = np.full(k_slots, -1, dtype=np.int64)
-    slot_agent[:n_win] = owners[:n_win]
+    winners = owners[:n_win]
+    slot_agent, slots, cores = _placement(winners, alpha, n)
     slot_price = np.zeros(k_slots)
     slot_price[:n_win] = price_won
-    winners = owners[:n_win]
-    alpha_won = alpha[:n_win]
-    slots = np.bincount(winners, minlength=n).astype(np.int64, copy=False)
-    cores = np.bincount(winners, weights=alpha_won, minlength=n)
-    payment = np.bincount(winners, weights=price_won * alpha_won * dt_s, minlength=n)
+    payment = np.bincount(winners, weights=price_won * alpha[:n_win] * dt_s, minlength=n)
     return Allocation(
         reserve=float(reserve),
         dt_s=float(dt_s),
@@ -188,7 +198,7 @@ def gsp(
         slot_price=slot_price,
         slot_weights=alpha,
         slots=slots,
-        cores=cores.astype(np.float64, copy=False),
+        cores=cores,
         payment=payment.astype(np.float64, copy=False),
     )
 
@@ -222,7 +232,6 @@ def vcg(
     values[: owners.size] = b[owners]
     n_win = min(owners.size, k_slots)
     winners = owners[:n_win]
-    alpha_won = alpha[:n_win]
 
     payment = np.zeros(n)
     for agent in np.unique(winners):
@@ -236,10 +245,7 @@ def vcg(
             with_ = float(np.dot(alpha[s + qa :], values[s + qa : k_slots]))
         payment[agent] = (without - with_) * dt_s
 
-    slots = np.bincount(winners, minlength=n).astype(np.int64)
-    cores = np.bincount(winners, weights=alpha_won, minlength=n).astype(np.float64)
-    slot_agent = np.full(k_slots, -1, dtype=np.int64)
-    slot_agent[:n_win] = winners
+    slot_agent, slots, cores = _placement(winners, alpha, n)
     slot_price = np.zeros(k_slots)
     if n_win:
         per_core_s = np.divide(payment, cores * dt_s, out=np.zeros(n), where=cores > 0)
