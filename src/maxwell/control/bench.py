@@ -18,9 +18,10 @@ Simulated time only; no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
-from maxwell.control.closedloop import simulate, step_metrics
+from maxwell.control.closedloop import Trace, simulate, step_metrics
 from maxwell.control.defaults import class_tuning, default_limits
 from maxwell.control.pid import PIDGains
 from maxwell.control.plant import HW_CLASSES, RCPlant, class_plant, hw_params
@@ -46,37 +47,29 @@ def _scenarios(
     price0 = limits.r_min + (demand0 - load0) * price_per_core
     out: dict[str, dict[str, float]] = {}
 
-    plant, _ = class_plant(hw_class, load0)
+    def run(setpoint_c: Callable[[float], float], demand_cores: Callable[[float], float]) -> Trace:
+        plant, _ = class_plant(hw_class, load0)  # every scenario starts from the steady state
+        return simulate(
+            plant,
+            gains,
+            limits,
+            cores=cores,
+            duration_s=RUN_S,
+            setpoint_c=setpoint_c,
+            demand_cores=demand_cores,
+            tick_s=tick_s,
+            price_per_core=price_per_core,
+            initial_price=price0,
+        )
+
     extra = LOAD_STEP_FRACTION * cores
-    trace = simulate(
-        plant,
-        gains,
-        limits,
-        cores=cores,
-        duration_s=RUN_S,
-        setpoint_c=lambda t: SETPOINT_C,
-        demand_cores=lambda t: demand0 + (extra if t >= STEP_AT_S else 0.0),
-        tick_s=tick_s,
-        price_per_core=price_per_core,
-        initial_price=price0,
-    )
+    trace = run(lambda t: SETPOINT_C, lambda t: demand0 + (extra if t >= STEP_AT_S else 0.0))
     open_loop_c = extra * params.gain_c_per_core
     out["load_step"] = step_metrics(trace, STEP_AT_S, open_loop_c, SETPOINT_C).as_dict()
     out["load_step"]["peak_c"] = float(trace.temp_c.max())
 
-    plant, _ = class_plant(hw_class, load0)
-    trace = simulate(
-        plant,
-        gains,
-        limits,
-        cores=cores,
-        duration_s=RUN_S,
-        setpoint_c=lambda t: SETPOINT_C + (SETPOINT_STEP_C if t >= STEP_AT_S else 0.0),
-        demand_cores=lambda t: demand0,
-        tick_s=tick_s,
-        price_per_core=price_per_core,
-        initial_price=price0,
-    )
+    trace = run(lambda t: SETPOINT_C + (SETPOINT_STEP_C if t >= STEP_AT_S else 0.0),
+                lambda t: demand0)
     out["setpoint_step"] = step_metrics(trace, STEP_AT_S, SETPOINT_STEP_C, SETPOINT_C).as_dict()
     return out
 
