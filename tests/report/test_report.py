@@ -11,15 +11,6 @@ from matplotlib.image import imread
 
 from maxwell.report import load_run, parasite, write_report
 
-PLOT_FILES = {
-    "temperature_price.png",
-    "energy.png",
-    "wallets.png",
-    "cpu_share.png",
-    "work.png",
-    "memory_tax.png",
-}
-
 
 @pytest.fixture(scope="module")
 def comparison(demo_runs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -87,10 +78,12 @@ def test_parasite_is_found_by_its_numbers(demo_runs: Path) -> None:
     assert 0 < p.share_of_total <= p.share_of_attributed <= 1
 
 
-def test_report_links_every_plot_and_tables_the_comparison(comparison: Path) -> None:
+def test_report_links_every_plot_and_tables_the_comparison(
+    comparison: Path, plot_files: set[str]
+) -> None:
     text = comparison.read_text()
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert set(links) == PLOT_FILES
+    assert set(links) == plot_files
     for link in links:
         png = comparison.parent / link
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,24 +10,15 @@ import pytest
 from maxwell.cli import main
 from maxwell.report._cli import _default_report_dir
 
-PLOT_FILES = {
-    "temperature_price.png",
-    "energy.png",
-    "wallets.png",
-    "cpu_share.png",
-    "work.png",
-    "memory_tax.png",
-}
-
 
 def test_report_one_run_json(
-    demo_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], plot_files: set[str]
 ) -> None:
     out = tmp_path / "rep"
     assert main(["report", str(demo_runs / "maxwell" / "run.db"), "--out", str(out), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["report"] == str(out / "report.md")
-    assert {Path(p).name for p in doc["plots"]} == PLOT_FILES
+    assert {Path(p).name for p in doc["plots"]} == plot_files
     (run,) = doc["runs"]
     assert run["policy"] == "maxwell"
     assert run["parasite"] is None or run["parasite"]["agent"] in run["agents"]
