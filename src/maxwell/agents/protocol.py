@@ -106,12 +106,15 @@ class Welcome:
 
     @property
     def bounty_per_unit(self) -> float | None:
-        v = self.info.get("bounty_per_unit")
-        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+        return self._info_number("bounty_per_unit")
 
     @property
     def tick_s(self) -> float | None:
-        v = self.info.get("tick_s")
+        return self._info_number("tick_s")
+
+    def _info_number(self, key: str) -> float | None:
+        """A number from the terms; None when absent or not a number (the SDK copes)."""
+        v = self.info.get(key)
         return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
