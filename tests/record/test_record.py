@@ -96,3 +96,13 @@ def test_refuses_other_files(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(SchemaError, match="schema_version 99"):
         RunReader(other)
+
+
+def test_a_finished_run_is_one_file(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path / "run.db")
+    _start(rec)
+    rec.write_tick(TickRow(1.0, 50, 1, 1, 1, 1, 1, 0, 0, 0))
+    rec.close()
+    with RunReader(tmp_path) as reader:
+        assert len(reader.ticks()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.db"]

@@ -175,8 +175,18 @@ class Recorder:
             self._db.execute("UPDATE runs SET ended_at = ? WHERE id = ?", (ended_at, rid))
 
     def close(self) -> None:
+        """Close the run; a finished run is left as one self-contained file.
+
+        WAL is for readers of a live run. At the end the database goes back to a
+        rollback journal, so later read-only readers (reports, the dashboard) need
+        no -wal/-shm files beside it and leave none behind. If a reader still holds
+        the database, the switch is skipped and the WAL is only checkpointed.
+        """
         try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                self._db.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.OperationalError:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._db.close()
 
