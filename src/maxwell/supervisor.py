@@ -45,7 +45,7 @@ UCR_PER_CREDIT = 1_000_000
 # Between ticks the supervisor sleeps until an agent writes, then drains the
 # endpoint at most this often, so claims are verified as they arrive (not in one
 # burst at the tick) without waking once per line.
-POLL_INTERVAL_S = 0.05
+POLL_INTERVAL_S = 0.1
 # How long a stop request may wait to be noticed between ticks.
 STOP_CHECK_S = 0.25
 
