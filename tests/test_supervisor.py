@@ -273,3 +273,19 @@ def test_stop_from_another_thread_cleans_up(tmp_path: Path) -> None:
         assert r.host()["outcome"] == "interrupted"
     for pid in _spawned_pids(out / "run.db"):
         assert not psutil.pid_exists(pid), f"agent {pid} left behind (or not reaped)"
+
+
+def test_taken_prometheus_port_is_a_usage_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        out = tmp_path / "run"
+        p = subprocess.run([*MAXWELL, "run", "--duration", "2", "--out", str(out),
+                            "--prometheus-port", str(port)],
+                           capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2
+    assert f"--prometheus-port {port}" in p.stderr
+    assert not (out / "run.db").exists()

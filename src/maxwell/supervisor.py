@@ -294,6 +294,21 @@ class Supervisor:
                 "stale_cleanup": backend.cleanup_report.to_dict()
                 if backend.cleanup_report is not None else None,
             }
+            exporter = None
+            if self.opts.prometheus_port is not None:
+                from maxwell.record.prometheus import MetricsExporter
+
+                try:
+                    exporter = MetricsExporter(
+                        self.opts.prometheus_port,
+                        [a.name for a in self.agents],
+                        "measured" if sensors.energy_measured else "modelled",
+                        "measured" if sensors.temp_measured else "modelled",
+                    )
+                except OSError as err:
+                    raise ConfigError(f"--prometheus-port {self.opts.prometheus_port}: {err}") \
+                        from None
+                stack.callback(exporter.close)
             rec = Recorder(self.db_path)
             stack.callback(rec.close)
             rec.start_run(
@@ -314,17 +329,6 @@ class Supervisor:
                 setpoint_c=cfg.physics.setpoint_c,
                 landauer_lambda=cfg.market.landauer_lambda,
             )
-            exporter = None
-            if self.opts.prometheus_port is not None:
-                from maxwell.record.prometheus import MetricsExporter
-
-                exporter = MetricsExporter(
-                    self.opts.prometheus_port,
-                    [a.name for a in self.agents],
-                    "measured" if sensors.energy_measured else "modelled",
-                    "measured" if sensors.temp_measured else "modelled",
-                )
-                stack.callback(exporter.close)
             outcome = "completed"
             try:
                 self._loop(cfg, params, rng, sensors, backend, tracer, endpoint, verifier,
