@@ -556,11 +556,11 @@ class Supervisor:
     def _record_ties(self, obs: Any, dec: Any) -> None:
         """Record the seeded draws whenever equal bids competed for the slots."""
         alloc = dec.allocation
-        order = list(dict.fromkeys(int(i) for i in alloc.order))  # distinct agents, ranked
+        order = [int(i) for i in alloc.order]  # distinct agents, best first
         prices = [float(obs.bid_price[i]) for i in order]
         if len(set(prices)) < len(prices):
             self._event("tie", None, order=[self.agents[i].name for i in order],
-                        bids=prices, draws=[float(x) for x in alloc.tie_keys][:len(order)])
+                        bids=prices, draws=[float(x) for x in alloc.tie_keys])
 
     def _enforce(self, dec: Any, t_s: float) -> None:
         for a in self.agents:

@@ -1,1 +1,0 @@
-"""sim package (being built)."""
