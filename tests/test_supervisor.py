@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -96,11 +97,13 @@ def _start_run(
     return proc, out
 
 
-def _wait_ticks(out: Path, n: int, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+def _wait_ticks(out: Path, n: int, running: Callable[[], bool], why: Callable[[], str] = str,
+                timeout_s: float = 60) -> None:
+    """Wait until the run in `out` has recorded `n` ticks; fail (saying `why()`) if it stops."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"run exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
+        if not running():
+            pytest.fail(f"run exited early: {why()}")
         try:
             with RunReader(out) as r:
                 if len(r.ticks()) >= n:
@@ -136,7 +139,8 @@ def test_signal_leaves_nothing_running_or_frozen(tmp_path: Path, sig: signal.Sig
     # signal arrives; its double-forked child left the process group.
     cfg = _write(tmp_path, PAUSED_CAST.format(py=sys.executable))
     proc, out = _start_run(tmp_path, cfg, "maxwell", 60)
-    _wait_ticks(out, 3, proc)
+    _wait_ticks(out, 3, lambda: proc.poll() is None,
+                lambda: proc.stderr.read().decode() if proc.stderr else "")
     with RunReader(out) as r:
         assert any(e.kind == "pause" and e.agent == "loser" for e in r.events())
     proc.send_signal(sig)
@@ -256,15 +260,7 @@ def test_stop_from_another_thread_cleans_up(tmp_path: Path) -> None:
 
     worker = threading.Thread(target=run)
     worker.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with RunReader(out) as r:
-                if len(r.ticks()) >= 2:
-                    break
-        except Exception:
-            pass
-        time.sleep(0.2)
+    _wait_ticks(out, 2, worker.is_alive)
     stop.set()
     worker.join(timeout=30)
     assert not worker.is_alive()
