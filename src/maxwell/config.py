@@ -100,6 +100,15 @@ class AgentSection(_Section):
     income_per_s: float = Field(0.0, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)  # passed to the builtin agent
 
+    def argv(self) -> list[str]:
+        """The command that starts this agent (a built-in's options are checked here)."""
+        if self.cmd is not None:
+            return list(self.cmd)
+        from maxwell.agents import builtin_argv
+
+        assert self.builtin is not None
+        return builtin_argv(self.builtin, {"workers": self.workers, **self.options})
+
     def standing_bid(self) -> tuple[float, int]:
         """(price, slots) used until the agent bids: see default_bid."""
         price, slots = 0.0, 1
@@ -180,8 +189,6 @@ def validate(data: dict[str, Any], source: str = "config") -> Config:
 
 
 def _check_programs(cfg: Config, source: str) -> None:
-    from maxwell.agents import builtin_argv
-
     for i, agent in enumerate(cfg.agents):
         if agent.cmd is not None:
             prog = agent.cmd[0]
@@ -193,9 +200,8 @@ def _check_programs(cfg: Config, source: str) -> None:
                     f"{source}: agents[{i}].cmd: program {prog!r} not found or not executable"
                 )
         else:
-            assert agent.builtin is not None
             try:
-                builtin_argv(agent.builtin, {"workers": agent.workers, **agent.options})
+                agent.argv()
             except (ValueError, TypeError) as err:
                 raise ConfigError(f"{source}: agents[{i}].options: {err}") from None
 

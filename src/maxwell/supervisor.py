@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from maxwell import economy, membrane, memtrace, physics
-from maxwell.agents import Bid, Endpoint, Gone, Hello, Strike, Verifier, WorkClaim, builtin_argv
+from maxwell.agents import Bid, Endpoint, Gone, Hello, Strike, Verifier, WorkClaim
 from maxwell.config import Config, ConfigError
 from maxwell.record import AgentTickRow, EventRow, Recorder, TickRow, TransferRow
 
@@ -76,7 +76,6 @@ class _Agent:
     default_slots: int
     handle: membrane.Handle | None = None
     state: str = "running"
-    died_at_s: float | None = None
     cpu_s: float = 0.0
     bytes_freed: int = 0
     work_units: int = 0
@@ -221,13 +220,6 @@ class Supervisor:
     def _event(self, kind: str, agent: str | None = None, **detail: Any) -> None:
         self._events.append(EventRow(round(self._t(), 6), kind, agent,
                                      json.dumps(detail, default=str)))
-
-    def _argv(self, index: int) -> list[str]:
-        a = self.cfg.agents[index]
-        if a.cmd is not None:
-            return list(a.cmd)
-        assert a.builtin is not None
-        return builtin_argv(a.builtin, {"workers": a.workers, **a.options})
 
     # -- the run ---------------------------------------------------------------------
 
@@ -379,7 +371,7 @@ class Supervisor:
             env = {**os.environ, **endpoint.register(a.name), "PYTHONUNBUFFERED": "1"}
             spec = membrane.AgentSpec(
                 name=a.name,
-                argv=self._argv(a.index),
+                argv=acfg.argv(),
                 env=env,
                 pids_max=cfg.membrane.pids_max,
                 memory_max_bytes=int(cfg.membrane.memory_max_mb * 2**20)
@@ -472,7 +464,6 @@ class Supervisor:
                     continue
                 if not h.alive():
                     a.state = "dead"
-                    a.died_at_s = t_s
                     self._event("exit", a.name, status=h.exit_status)
                     continue
                 alive[a.index] = True
@@ -571,7 +562,6 @@ class Supervisor:
             if bool(dec.kill[i]):
                 h.kill()
                 a.state = "dead"
-                a.died_at_s = t_s
                 cause = next((ob.cause for ob in dec.obituaries if ob.agent == a.name), None)
                 self._event("apoptosis", a.name, cause=cause, balance=float(dec.balances[i]),
                             cpu_s=a.cpu_s, work_units=a.work_units)
