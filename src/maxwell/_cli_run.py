@@ -35,6 +35,15 @@ def _roots(args: argparse.Namespace) -> Any:
     return Roots.from_env(args.sysfs_root, args.dev_root, args.procfs_root)
 
 
+def _duration(args: argparse.Namespace, cfg: Any) -> float:
+    """--duration if given (must be positive), else the config's [run] duration_s."""
+    if args.duration is None:
+        return float(cfg.run.duration_s)
+    if args.duration <= 0:
+        raise UsageError("--duration must be positive")
+    return float(args.duration)
+
+
 def _default_out(kind: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{stamp}-{kind}"
@@ -154,9 +163,7 @@ def comparison_table(cfs: dict[str, Any], mx: dict[str, Any], gain: float) -> An
 def _cmd_run(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config)
     policy = args.policy or cfg.run.policy
-    duration = args.duration if args.duration is not None else cfg.run.duration_s
-    if duration <= 0:
-        raise UsageError("--duration must be positive")
+    duration = _duration(args, cfg)
     out = Path(args.out) if args.out else _default_out(policy)
     if (out / "run.db").exists():
         raise UsageError(f"{out}/run.db exists: choose another --out directory")
@@ -210,9 +217,7 @@ def run_demo(cfg: Any, duration: float, out: Path, roots: Any = None, progress: 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config)
-    duration = args.duration if args.duration is not None else cfg.run.duration_s
-    if duration <= 0:
-        raise UsageError("--duration must be positive")
+    duration = _duration(args, cfg)
     out = Path(args.out) if args.out else _default_out("demo")
     for p in ("cfs", "maxwell"):
         if (out / p / "run.db").exists():
