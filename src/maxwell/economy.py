@@ -22,7 +22,8 @@ of all accounts never changes; it is checked every step and a difference raises
 Order of settlement within a tick, for what happened over the last interval:
 rewards (bounties for verified units, then sponsored income), fines, Landauer's tax;
 then the price and the auction for the next interval, whose winners prepay their
-rent at ``max(b_(k+1), r)·α_k·Δt`` with Δt the observed tick length. Income comes
+rent at the auction's prices (each unit pays the rival bid it displaced, or r; see
+`maxwell.market.auction`) for Δt, the observed tick length. Income comes
 first so an agent that earns its keep is never killed by the order of bookings.
 No charge takes more than the wallet holds: the rest is unpaid and the agent is
 bankrupt, as is one whose wallet a charge empties. Bankruptcy is permanent: the

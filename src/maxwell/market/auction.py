@@ -4,17 +4,45 @@ K slots per interval carry weights α₁ ≥ … ≥ α_K (the share of a core a
 Agent i bids ``b_i`` credits per core-second for up to ``q_i`` slot-units. Units are
 ranked by bid (an agent's units are adjacent: ties between agents are broken by a draw
 from the generator passed in, and the draw is kept in the result); units bidding at
-least the reserve r take slots 1…K in rank order, and the unit in slot k pays
-``max(b_(k+1), r) · α_k · Δt`` where ``b_(k+1)`` is the bid of the unit ranked next —
-which may be the same agent's next unit, so an agent that asks for more units than its
-rivals can fill pays its own bid on all but its last unit (Edelman, Ostrovsky & Schwarz,
-AER 2007, for the one-unit case). VCG on the same ranking gives the welfare-optimal
-allocation and its payments; a reserve price is treated as a seller who values every
-slot at r.
+least the reserve r take slots 1…K in rank order.
+
+**Pricing: each unit pays the rival it displaced.** If agent i's units hold slots
+s … s+m−1, then ranked after them come only rivals' units ρ₁ ≥ ρ₂ ≥ … (padded with r);
+without i, ρ_j would hold slot s+j−1. So i's j-th unit pays ``max(ρ_j, r)·α_{s+j−1}·Δt``:
+the bid it displaced from that slot, never a bid of i's own. For one-unit bidders this
+is exactly GSP (the unit in slot k pays ``b_(k+1)``; Edelman, Ostrovsky & Schwarz, AER
+2007; Varian, IJIO 2007), so the known GSP equilibrium and price-of-anarchy results
+apply unchanged there. Alone, an agent pays the reserve on every unit; bidding 4 for
+two slots against a rival's 3 for two, it pays 3 + 3.
+
+Why this rule and what it promises a bidder that wants several units:
+
+* *No agent sets its own price.* Given where its block ranks, an agent's payment is a
+  function of the rivals' bids and the reserve only. The previous rule (each unit pays
+  the next unit's bid, possibly the agent's own) charged a lone agent its own bid on all
+  but its last unit and rewarded asking for fewer units than it needs (demand reduction,
+  as in uniform-price auctions; Ausubel & Cramton 2002).
+* *Asking for every unit it values is a best reply* (for a bidder whose value is flat,
+  v per core-second up to q units — the bid language itself — and who does not overbid,
+  b ≤ v). Raising q by one leaves its other units' slots and prices where they were and
+  adds a unit at price ρ_{m+1} ≤ b ≤ v: utility never falls. So the quantity dimension
+  is truthful; the price dimension is not (as in every GSP, shading can pay: bidding
+  below a rival moves the block down to cheaper rivals).
+* *Never below VCG.* For truthful bids every agent pays at least its VCG payment (the
+  welfare its units cost the others, the seller's reserve included) and at most its
+  bid: with ρ non-increasing and α non-increasing, VCG = Σ_j ρ_j(α_{s+j−1} − α_{s+m+j−1})
+  ≤ Σ_{j≤m} ρ_j α_{s+j−1}. With identical slots (α = 1, what Maxwell deploys) the
+  lowest-ranked winner pays exactly its VCG payment, and with two bidders both do.
+
+VCG on the same ranking stays the welfare reference: the welfare-optimal allocation
+and its payments; a reserve price is treated as a seller who values every slot at r.
+`maxwell experiment poa` measures how far GSP's equilibria fall short of it, for
+one-unit bidders on random α and for the deployed setting (α = 1, several units,
+budgets; liquid welfare).
 
 Pure and vectorized: numpy in, numpy out; no I/O, no clock; randomness only from the
 ``np.random.Generator`` passed in. Clearing touches only the agents that can reach the
-first K+1 ranks (a partition, not a full sort), so a million bid-units clear in
+first 2K+1 ranks (a partition, not a full sort), so a million bid-units clear in
 milliseconds.
 """
 
@@ -158,6 +186,29 @@ def _placement(
     return slot_agent, slots, cores.astype(np.float64, copy=False)
 
 
+def _rival_prices(owners: IntArray, unit_bid: FloatArray, n_win: int, reserve: float) -> FloatArray:
+    """Per winning unit, the bid of the rival unit that would hold its slot if its agent
+    were absent: unit j of an agent's block pays the j-th unit ranked after the block
+    (all rivals: an agent's units are adjacent), or the reserve if there is none."""
+    if n_win == 0:
+        return np.zeros(0)
+    n_units = owners.size
+    rank = np.arange(n_units)
+    new_block = np.ones(n_units, dtype=np.bool_)
+    new_block[1:] = owners[1:] != owners[:-1]
+    start = np.maximum.accumulate(np.where(new_block, rank, 0))
+    end_flag = np.ones(n_units, dtype=np.bool_)
+    end_flag[:-1] = new_block[1:]
+    # The last rank of each unit's block: reverse running minimum of block ends.
+    ends = np.where(end_flag, rank, n_units)
+    end = np.minimum.accumulate(ends[::-1])[::-1]
+    w = rank[:n_win]
+    idx = end[:n_win] + 1 + (w - start[:n_win])
+    padded = np.full(max(n_units, int(idx.max()) + 1), float(reserve))
+    padded[:n_units] = unit_bid
+    return np.asarray(np.maximum(padded[idx], reserve), dtype=np.float64)
+
+
 def gsp(
     bid_price: npt.ArrayLike,
     bid_slots: npt.ArrayLike,
@@ -174,15 +225,14 @@ def gsp(
     """
     b, q, alpha = _check_inputs(bid_price, bid_slots, reserve, slot_weights, dt_s)
     n, k_slots = b.size, alpha.size
-    order, keys = _rank(b, q, reserve, k_slots, rng)
-    owners = _units(order, q, k_slots + 1)
+    # No agent wins more than K units, and its units past the K-th never price anyone.
+    q_cap = np.minimum(q, k_slots)
+    order, keys = _rank(b, q_cap, reserve, k_slots, rng)
+    # A winning block starts above rank K and spans at most K units, so its prices
+    # read ranks up to 2K − 1: 2K + 1 ranked units are always enough.
+    owners = _units(order, q_cap, 2 * k_slots + 1)
     n_win = min(owners.size, k_slots)
-
-    unit_bid = b[owners]
-    next_bid = np.full(n_win, reserve)
-    m = min(n_win, owners.size - 1)
-    next_bid[:m] = unit_bid[1 : m + 1]
-    price_won = np.maximum(next_bid, reserve)
+    price_won = _rival_prices(owners, b[owners], n_win, reserve)
 
     winners = owners[:n_win]
     slot_agent, slots, cores = _placement(winners, alpha, n)
