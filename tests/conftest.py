@@ -21,8 +21,8 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     import json
 
-    from maxwell._cli_run import run_demo
     from maxwell.config import default_config
+    from maxwell.run._cli import run_demo
 
     out = tmp_path_factory.mktemp("demo")
     result = run_demo(default_config(), DEMO_S, out)

@@ -244,7 +244,7 @@ def test_stop_from_another_thread_cleans_up(tmp_path: Path) -> None:
     import threading
 
     from maxwell.config import load
-    from maxwell.supervisor import RunOptions, Supervisor
+    from maxwell.run.loop import RunOptions, Supervisor
 
     cfg = load(_write(tmp_path, PAUSED_CAST.format(py=sys.executable)))
     out = tmp_path / "run"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # The packages that contribute subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
-    "maxwell._cli_run",  # run, demo, config
+    "maxwell.run._cli",  # run, demo, baseline, config
     "maxwell.physics._cli",  # sensors, doctor
     "maxwell.control._cli",  # calibrate, bench control
     "maxwell.market._cli",  # bench auction, experiment poa

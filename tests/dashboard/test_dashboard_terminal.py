@@ -137,8 +137,8 @@ def test_follows_a_live_fixture_writer_and_quits_on_q(tmux: Tmux, tmp_path: Path
     follow_and_quit(tmux, tmp_path, out, writer)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("maxwell.supervisor") is None,
-                    reason="maxwell.supervisor (needed by `maxwell run`) is not built yet")
+@pytest.mark.skipif(importlib.util.find_spec("maxwell.run.loop") is None,
+                    reason="maxwell.run.loop (needed by `maxwell run`) is not built yet")
 def test_follows_a_live_maxwell_run_and_quits_on_q(tmux: Tmux, tmp_path: Path) -> None:
     out = tmp_path / "run"
     follow_and_quit(tmux, tmp_path, out, [*maxwell_cmd(), "run", "--duration", "8",

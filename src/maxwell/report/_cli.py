@@ -164,8 +164,8 @@ def _export(args: argparse.Namespace) -> int:
 
 def _baseline(args: argparse.Namespace) -> int:
     from maxwell import config as config_mod
-    from maxwell._cli_run import run_once  # type: ignore[attr-defined,unused-ignore]
     from maxwell.report import load_run, parasite, write_report
+    from maxwell.run._cli import run_once
 
     if args.duration <= 0:
         raise UsageError(f"--duration must be positive seconds, got {args.duration}")

@@ -64,7 +64,7 @@ def run_once(
     """Run one live experiment and return its summary (`maxwell.report.run_json`)."""
     from maxwell.physics import Roots
     from maxwell.report import run_json
-    from maxwell.supervisor import RunOptions, Supervisor
+    from maxwell.run.loop import RunOptions, Supervisor
 
     bar = None
     on_tick = None
