@@ -1,8 +1,7 @@
-"""Subcommands of maxwell.report: `report`, `export` and `baseline`.
+"""Subcommands of maxwell.report: `report` and `export`.
 
-`report` and `export` read run databases and write files into an output
-directory; `baseline` runs the control experiment (policy cfs, the demo cast)
-through the supervisor, then summarises it. Heavy imports stay in the handlers.
+Both read run databases and write files into an output directory. Heavy
+imports stay in the handlers.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import argparse
 import dataclasses
 import json
 import shlex
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,21 +49,6 @@ def register(commands: Commands) -> None:
     e.add_argument("--out", metavar="DIR", default=None, help="default: RUN/export-FORMAT")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=_export)
-
-    b = commands.top.add_parser(
-        "baseline",
-        help="the control experiment: the demo cast under Linux CFS, then efficiency",
-        description="Run the demo cast with policy cfs (Linux schedules; Maxwell only meters, "
-        "1 Hz) and print verified work (primes) per Joule and the share of energy attributed "
-        "to the least productive agent.",
-    )
-    b.add_argument("--duration", type=float, default=300.0, metavar="S", help="seconds (300)")
-    b.add_argument(
-        "--out", metavar="DIR", default=None, help="run directory (default: runs/STAMP-baseline)"
-    )
-    b.add_argument("--config", metavar="FILE", default=None, help="experiment TOML (default: demo)")
-    b.add_argument("--json", action="store_true", help="print one JSON object")
-    b.set_defaults(func=_baseline)
 
 
 def _open_error(err: Exception) -> UsageError:
@@ -159,71 +142,4 @@ def _export(args: argparse.Namespace) -> int:
     else:
         for table, path in files.items():
             print(f"{table}: {path}")
-    return 0
-
-
-def _baseline(args: argparse.Namespace) -> int:
-    from maxwell import config as config_mod
-    from maxwell.report import load_run, parasite, write_report
-    from maxwell.run._cli import run_once
-
-    if args.duration <= 0:
-        raise UsageError(f"--duration must be positive seconds, got {args.duration}")
-    if args.config:
-        try:
-            cfg = config_mod.load(args.config)
-        except (OSError, ValueError) as err:
-            raise UsageError(f"cannot use --config {args.config}: {err}") from err
-    else:
-        cfg = config_mod.default_config()
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else Path("runs") / f"{stamp}-baseline"
-    if (out / "run.db").exists():
-        raise UsageError(f"{out}/run.db exists: choose another --out directory")
-    result: dict[str, Any] = run_once(
-        cfg,
-        policy="cfs",
-        duration_s=args.duration,
-        out_dir=out,
-        progress=not args.json,
-        label="baseline: Linux CFS schedules",
-    )
-    db = Path(result.get("db") or out)
-    data = load_run(db)
-    s = data.summary
-    p = parasite(s)
-    report = write_report(
-        [db],
-        (db if db.is_dir() else db.parent) / "report",
-        command=f"maxwell report {shlex.quote(str(db))}",
-    )
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "run": result,
-                    "primes_per_j": s.work_per_j,
-                    "parasite": None if p is None else dataclasses.asdict(p),
-                    "report": str(report),
-                },
-                default=str,
-            )
-        )
-        return 0
-    print(
-        f"baseline: policy {s.policy}, {s.duration_s:g} s, {s.tick_count} ticks; "
-        f"run database {s.db}"
-    )
-    print(f"energy {s.energy_label}; temperature {s.temp_label}")
-    wpj = "n/a (no energy recorded)" if s.work_per_j is None else f"{s.work_per_j:.4g}"
-    print(f"efficiency: {s.work_units:,} verified primes / {s.energy_j:.4g} J = {wpj} primes per J")
-    if p is None:
-        print("parasite: no agent was attributed energy")
-    else:
-        print(
-            f"parasite (least verified work per attributed J): {p.agent} — "
-            f"{p.share_of_attributed:.1%} of the energy attributed to agents "
-            f"({p.share_of_total:.1%} of all energy), {p.work_per_j:.4g} primes per J"
-        )
-    print(f"report: {report}")
     return 0
