@@ -244,7 +244,7 @@ def test_stop_from_another_thread_cleans_up(tmp_path: Path) -> None:
     import threading
 
     from maxwell.config import load
-    from maxwell.run.loop import RunOptions, Supervisor
+    from maxwell.run.build import RunOptions, build_run
 
     cfg = load(_write(tmp_path, PAUSED_CAST.format(py=sys.executable)))
     out = tmp_path / "run"
@@ -253,7 +253,7 @@ def test_stop_from_another_thread_cleans_up(tmp_path: Path) -> None:
 
     def run() -> None:
         try:
-            Supervisor(cfg, RunOptions(policy="maxwell", duration_s=60, out_dir=out,
+            build_run(cfg, RunOptions(policy="maxwell", duration_s=60, out_dir=out,
                                        stop=stop)).run()
         except BaseException as err:
             errors.append(err)

@@ -67,7 +67,7 @@ def run_once(
     """Run one live experiment and return its summary (`maxwell.report.run_json`)."""
     from maxwell.physics import Roots
     from maxwell.report import run_json
-    from maxwell.run.loop import RunOptions, Supervisor
+    from maxwell.run.build import RunOptions, build_run
 
     bar = None
     on_tick = None
@@ -99,9 +99,9 @@ def run_once(
     )
     if bar is not None:
         with bar:
-            db = Supervisor(config, opts).run()
+            db = build_run(config, opts).run()
     else:
-        db = Supervisor(config, opts).run()
+        db = build_run(config, opts).run()
     return run_json(db)
 
 
