@@ -1,0 +1,157 @@
+"""The tick loop in-process: modelled agents, a modelled plant and a virtual clock.
+
+Outcomes are decided by the economy from what the parts report; these tests check
+that the loop senses, decides, enforces and records each tick as the protocols say,
+in simulated time (no process is started, nothing sleeps).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+from run_doubles import ModelAgent
+from run_world import config, make_world
+
+from maxwell.run.parts import DEAD, PAUSED, RUNNING
+
+
+def test_a_hundred_ticks_run_in_well_under_a_second() -> None:
+    cfg = config([{"name": "a", "funds": 1e6, "default_bid": 1.0},
+                  {"name": "b", "funds": 1e6, "default_bid": 1.0}],
+                 run={"duration_s": 100.0})
+    w = make_world(cfg, [ModelAgent("a"), ModelAgent("b")])
+    t0 = time.perf_counter()
+    w.loop.run()
+    assert time.perf_counter() - t0 < 1.0
+    ticks = [r.tick for r in w.sink.records if r.tick is not None]
+    assert len(ticks) == 100 == w.loop.ticks
+    # Ticks sit on the grid of the virtual clock, never late.
+    assert [t.t_s for t in ticks] == [float(k) for k in range(1, 101)]
+    assert max(w.loop.lateness_s) == 0.0
+
+
+def test_an_agent_bidding_below_the_reserve_is_paused_and_records_say_so() -> None:
+    cfg = config([{"name": "payer", "funds": 1000.0, "default_bid": 1.0},
+                  {"name": "loser", "funds": 1000.0, "default_bid": 0.1}],
+                 market={"slots": 1, "r_min": 0.5}, run={"duration_s": 5.0})
+    w = make_world(cfg, [ModelAgent("payer"), ModelAgent("loser")])
+    w.loop.run()
+    pauses = w.sink.events("pause")
+    assert [(k, a) for _, k, a in pauses] == [("pause", "loser")]
+    assert ("pause", [1]) in w.membrane.calls
+    assert w.membrane.state.tolist() == [RUNNING, PAUSED]
+    last = w.sink.records[-1].rows
+    assert {r.agent: r.state for r in last} == {"payer": "running", "loser": "paused"}
+    # A paused agent uses no CPU after it was paused: its cumulative CPU stops growing.
+    loser_cpu = [r.cpu_s for rec in w.sink.records for r in rec.rows if r.agent == "loser"]
+    assert loser_cpu[-1] == loser_cpu[1] > 0
+
+
+def test_under_cfs_nothing_is_enforced_but_the_bills_are_booked() -> None:
+    cfg = config([{"name": "payer", "funds": 1000.0, "default_bid": 1.0},
+                  {"name": "loser", "funds": 1000.0, "default_bid": 0.1}],
+                 market={"slots": 1, "r_min": 0.5}, run={"duration_s": 5.0})
+    w = make_world(cfg, [ModelAgent("payer"), ModelAgent("loser")], policy="cfs")
+    w.loop.run()
+    assert [c for c, _ in w.membrane.calls if c in ("pause", "resume", "set_cpu")] == []
+    assert w.sink.events("pause") == []
+    rows = [r for rec in w.sink.records for r in rec.rows]
+    assert any(r.rent > 0 for r in rows if r.agent == "payer")
+
+
+def test_bankruptcy_kills_the_agent_and_it_gets_no_more_ticks() -> None:
+    cfg = config([{"name": "rich", "funds": 1000.0, "default_bid": 1.0},
+                  {"name": "poor", "funds": 2.0, "default_bid": 1.0}],
+                 market={"slots": 2, "r_min": 1.0}, run={"duration_s": 10.0})
+    w = make_world(cfg, [ModelAgent("rich"), ModelAgent("poor")])
+    w.loop.run()
+    deaths = w.sink.events("apoptosis")
+    assert [a for _, _, a in deaths] == ["poor"]
+    died_at = deaths[0][0]
+    assert ("kill", [1]) in w.membrane.calls
+    assert w.loop.state.tolist() == [RUNNING, DEAD]
+    # After its death no tick message goes to it, and it is recorded dead.
+    assert all(1 not in to for t, _, to in w.channel.ticks if t > died_at)
+    assert [r.state for r in w.sink.records[-2].rows] == ["running", "dead"]
+    obits = [json.loads(e.detail) for r in w.sink.records for e in r.events
+             if e.kind == "obituary"]
+    assert obits and obits[0]["cause"]
+
+
+def test_an_agent_that_exits_is_recorded_with_its_status() -> None:
+    cfg = config([{"name": "crasher", "funds": 10.0, "default_bid": 0.1},
+                  {"name": "steady", "funds": 10.0, "default_bid": 0.1}],
+                 run={"duration_s": 4.0})
+    w = make_world(cfg, [ModelAgent("crasher", exit_at_s=1000.0 + 1.5), ModelAgent("steady")])
+    w.loop.run()
+    exits = [(a, json.loads(e.detail)) for r in w.sink.records for e in r.events
+             if e.kind == "exit" for a in [e.agent]]
+    assert exits == [("crasher", {"status": 0})]
+    assert w.loop.ticks == 4  # the run goes on for the survivor
+
+
+def test_the_run_ends_early_when_every_agent_is_dead() -> None:
+    cfg = config([{"name": "a", "funds": 10.0, "default_bid": 1.0}], run={"duration_s": 100.0})
+    w = make_world(cfg, [ModelAgent("a", exit_at_s=1000.0 + 2.5)])
+    w.loop.run()
+    assert w.loop.ticks == 3
+
+
+def test_bids_and_verified_work_reach_the_economy() -> None:
+    cfg = config([{"name": "worker", "funds": 100.0, "default_bid": 0.0},
+                  {"name": "idle", "funds": 100.0, "default_bid": 0.0}],
+                 market={"slots": 1, "r_min": 0.5, "bounty_per_unit": 1e-3},
+                 run={"duration_s": 6.0})
+    w = make_world(cfg, [ModelAgent("worker", bid=(2.0, 1), work_per_s=1000),
+                         ModelAgent("idle", hello_at_s=None)])
+    w.loop.run()
+    last = {r.agent: r for r in w.sink.records[-2].rows}
+    assert last["worker"].bid == 2.0 and last["idle"].bid == 0.0
+    assert last["worker"].work_units > 0 and last["idle"].work_units == 0
+    rewards = sum(r.reward for rec in w.sink.records for r in rec.rows if r.agent == "worker")
+    assert rewards > 0
+    assert [a for _, _, a in w.sink.events("hello")] == ["worker"]
+
+
+def test_finish_records_a_stop_for_every_agent_still_alive() -> None:
+    cfg = config([{"name": "a", "funds": 10.0}, {"name": "b", "funds": 10.0}],
+                 run={"duration_s": 2.0})
+    w = make_world(cfg, [ModelAgent("a", exit_at_s=1000.5), ModelAgent("b")])
+    w.loop.run()
+    w.loop.finish("completed")
+    stops = [(e.agent, json.loads(e.detail)) for e in w.sink.records[-1].events]
+    assert stops == [("b", {"reason": "completed"})]
+
+
+def test_the_membrane_recheck_hook_reports_drift_as_tamper_events() -> None:
+    cfg = config([{"name": "a", "funds": 1e3, "default_bid": 1.0},
+                  {"name": "b", "funds": 1e3, "default_bid": 0.1}],
+                 market={"slots": 1, "r_min": 0.5}, run={"duration_s": 4.0})
+    w = make_world(cfg, [ModelAgent("a"), ModelAgent("b")])
+    # Something outside the loop thaws the paused agent between ticks 2 and 3.
+    w.clock.schedule(1000.0 + 2.5, lambda: w.membrane.state.__setitem__(1, RUNNING))
+    w.loop.run()
+    tamper = w.sink.events("tamper")
+    assert [(round(t), a) for t, _, a in tamper] == [(3, "b")]
+
+
+def test_same_seed_same_record() -> None:
+    def once() -> list[tuple[object, ...]]:
+        cfg = config([{"name": "a", "funds": 50.0, "default_bid": 1.0},
+                      {"name": "b", "funds": 50.0, "default_bid": 1.0}],
+                     market={"slots": 1}, run={"duration_s": 20.0, "seed": 7})
+        w = make_world(cfg, [ModelAgent("a"), ModelAgent("b")])
+        w.loop.run()
+        return [tuple(r) for rec in w.sink.records for r in (*rec.rows, *rec.events)]
+
+    assert once() == once()
+
+
+def test_no_bid_means_the_standing_bid() -> None:
+    cfg = config([{"name": "a", "funds": 50.0, "default_bid": 0.7, "default_slots": 2}],
+                 run={"duration_s": 2.0})
+    w = make_world(cfg, [ModelAgent("a", hello_at_s=None)])
+    w.loop.run()
+    assert np.allclose(w.loop.bid_price, [0.7]) and w.loop.bid_slots.tolist() == [2]
