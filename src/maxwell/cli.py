@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "maxwell.physics._cli",  # sensors, doctor
     "maxwell.control._cli",  # calibrate, bench control
     "maxwell.market._cli",  # bench auction, experiment poa
+    "maxwell.experiments._cli",  # experiment list, compare, sweep
     "maxwell.membrane._cli",  # cleanup, bench membrane
     "maxwell.memtrace._cli",  # bench memtrace
     "maxwell.agents._cli",  # bench agents

@@ -1,0 +1,138 @@
+"""The compare report: a Markdown table and plots (matplotlib, headless).
+
+Every table states the ratio to the oracle and the labels of the figures
+(simulated or live; energy modelled or measured). Plots: value per Joule by policy
+with its 95 % interval; the ablation waterfall (Maxwell's value per Joule, then
+what each ablation changes); per seed, Maxwell's gain over cfs against the
+parasites' share of the energy under cfs; false kills by policy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PLOTS = ("policies.png", "ablations.png", "gain_vs_parasite_share.png", "false_kills.png")
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, int):
+        return str(x)
+    return f"{x:.{digits}g}"
+
+
+def _iv(d: dict[str, Any], digits: int = 4) -> str:
+    lo, hi = d["ci95"]
+    return f"{_fmt(d['median'], digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    lab = result["labels"]
+    head = (
+        f"Scenario **{result['scenario']}**, {result['seeds']} seeds, {lab['runs']} runs"
+        f" (energy {lab['energy']}, temperature {lab['temperature']}); medians with"
+        " bootstrap 95 % intervals; oracle fraction paired by seed.\n\n"
+        "| policy | value per J | × oracle | false kills (total) | parasites' energy share"
+        " | s above setpoint | mechanism CPU s | Maxwell above? |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    )
+    rows = []
+    for p, e in result["policies"].items():
+        b = result["beats"].get(p)
+        verdict = "—" if b is None else (
+            "yes" if b["maxwell_above"] else ("**no: below**" if b["maxwell_below"]
+                                              else "overlap"))
+        rows.append(
+            f"| {p} | {_iv(e['value_per_j'])} | {_iv(e['oracle_fraction'], 3)}"
+            f" | {e['false_kills']['total']} | {_iv(e['parasite_energy_share'], 2)}"
+            f" | {_iv(e['time_above_setpoint_s'], 3)} | {_fmt(e['mechanism_cpu_s']['median'], 2)}"
+            f" | {verdict} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
+def write_report(result: dict[str, Any], out: Path) -> list[Path]:
+    """report.md and the plots in `out`; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    pol = result["policies"]
+    names = list(pol)
+    written = []
+
+    def bar(ax: Any, key: str, title: str) -> None:
+        med = np.array([pol[p][key]["median"] or 0.0 for p in names], dtype=float)
+        lo = np.array([pol[p][key]["ci95"][0] or 0.0 for p in names], dtype=float)
+        hi = np.array([pol[p][key]["ci95"][1] or 0.0 for p in names], dtype=float)
+        colors = ["tab:green" if p == "maxwell" else
+                  ("tab:gray" if p == "oracle" else "tab:blue") for p in names]
+        ax.bar(range(len(names)), med, color=colors,
+               yerr=[np.maximum(med - lo, 0), np.maximum(hi - med, 0)], capsize=3)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        ax.set_title(title)
+
+    lab = result["labels"]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    bar(ax, "value_per_j", f"{result['scenario']}: verified value per J ({lab['runs']},"
+        f" energy {lab['energy']}), median and 95 % CI")
+    fig.tight_layout()
+    written.append(out / "policies.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    base = pol.get("maxwell", {}).get("value_per_j", {}).get("median")
+    abl = [p for p in names if p.startswith("maxwell-")]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if base:
+        steps = [(p, (pol[p]["value_per_j"]["median"] or 0.0) - base) for p in abl]
+        ax.bar([0], [base], color="tab:green")
+        for i, (_, d) in enumerate(steps, start=1):
+            ax.bar([i], [d], bottom=[base], color="tab:red" if d < 0 else "tab:olive")
+        ax.set_xticks(range(len(steps) + 1), ["maxwell"] + [p for p, _ in steps],
+                      rotation=30, ha="right")
+    ax.set_title("ablations: change in median value per J from maxwell")
+    fig.tight_layout()
+    written.append(out / "ablations.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    runs = result["runs"]
+    cfs = {r["seed"]: r for r in runs if r["policy"] == "cfs"}
+    mx = {r["seed"]: r for r in runs if r["policy"] == "maxwell"}
+    xs, ys = [], []
+    for s, r in cfs.items():
+        if s in mx and r["value_per_j"] > 0:
+            xs.append(r["parasite_energy_share"])
+            ys.append(mx[s]["value_per_j"] / r["value_per_j"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(xs, ys, s=14)
+    ax.axhline(1.0, color="k", lw=0.5)
+    ax.set_xlabel("parasites' share of agents' energy under cfs (per seed)")
+    ax.set_ylabel("value/J: maxwell ÷ cfs (same seed)")
+    ax.set_title("gain vs parasite share")
+    fig.tight_layout()
+    written.append(out / "gain_vs_parasite_share.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.bar(range(len(names)), [pol[p]["false_kills"]["total"] for p in names])
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_title(f"false kills of useful agents, total over {result['seeds']} seeds")
+    fig.tight_layout()
+    written.append(out / "false_kills.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    md = out / "report.md"
+    md.write_text(
+        f"# Compare: {result['scenario']} ({result['mode']})\n\n" + markdown_table(result)
+        + "\n" + "".join(f"![{p}]({p})\n\n" for p in PLOTS)
+    )
+    written.append(md)
+    return written
