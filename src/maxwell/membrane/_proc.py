@@ -166,6 +166,20 @@ def spawn(spec: AgentSpec, tag: str, procs_files: Sequence[Path]) -> subprocess.
     parent = os.getpid()
     encoded = [os.fsencode(p) for p in procs_files]
     prctl = _prctl
+    launch = None
+    argv, cwd = list(spec.argv), spec.cwd
+    env = dict(os.environ)
+    env.update(spec.env)
+    env[TAG_VAR] = tag
+    if spec.jail is not None:
+        # Built in the parent (uid reservation, mount list, seccomp pipe): the child
+        # only runs `child_drop`'s syscalls, after the cgroup writes.
+        launch = spec.jail.jail.launch(
+            spec.name, spec.argv, {**spec.env, TAG_VAR: tag}, spec.cwd, spec.jail, spec.pids_max
+        )
+        argv, env = launch.argv, launch.env
+        cwd = Path(launch.cwd) if launch.cwd is not None else None
+    drop = launch.child_drop if launch is not None else None
 
     def child_setup() -> None:
         if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
@@ -189,10 +203,10 @@ def spawn(spec: AgentSpec, tag: str, procs_files: Sequence[Path]) -> subprocess.
         # dropped by SCHED_RESET_ON_FORK).
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, 0)
+        # The privilege drop comes last: everything above needed root.
+        if drop is not None and (err := drop()) != 0:
+            raise OSError(err, f"jail: privilege drop failed: {os.strerror(err)}")
 
-    env = dict(os.environ)
-    env.update(spec.env)
-    env[TAG_VAR] = tag
     out: IO[bytes] | int = subprocess.DEVNULL
     log: IO[bytes] | None = None
     if spec.log_path is not None:
@@ -200,9 +214,10 @@ def spawn(spec: AgentSpec, tag: str, procs_files: Sequence[Path]) -> subprocess.
         out = log
     try:
         return subprocess.Popen(
-            list(spec.argv),
+            argv,
             env=env,
-            cwd=spec.cwd,
+            cwd=cwd,
+            pass_fds=launch.pass_fds if launch is not None else (),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
@@ -215,3 +230,5 @@ def spawn(spec: AgentSpec, tag: str, procs_files: Sequence[Path]) -> subprocess.
     finally:
         if log is not None:
             log.close()
+        if launch is not None:
+            launch.close_fds()

@@ -9,7 +9,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from maxwell.membrane._jail import JailRequest
 
 # Agent names become cgroup directory names and environment tags, so they are
 # restricted to characters that are safe in both.
@@ -22,7 +25,8 @@ class MembraneError(RuntimeError):
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """How to start one agent. `env` is added to the supervisor's environment."""
+    """How to start one agent. `env` is added to the supervisor's environment
+    (jailed: to an allow-listed subset of it, see `_jail.Jail`)."""
 
     name: str
     argv: Sequence[str]
@@ -31,6 +35,8 @@ class AgentSpec:
     pids_max: int | None = None
     memory_max_bytes: int | None = None
     log_path: Path | None = None
+    # Run the agent jailed (its own uid, namespaces, seccomp: see `_jail`); None: as is.
+    jail: JailRequest | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
