@@ -54,8 +54,8 @@ class _Conn:
     """One accepted connection: buffers, the agent it proved to be, its strikes."""
 
     __slots__ = (
-        "agent", "claims", "closing", "discarding", "inbuf", "outbuf", "peer_pid", "polls",
-        "sock", "strikes", "write_dead",
+        "agent", "claims", "closing", "discarding", "inbuf", "outbuf", "peer_pid", "peer_uid",
+        "polls", "sock", "strikes", "write_dead",
     )
 
     def __init__(self, sock: socket.socket) -> None:
@@ -71,15 +71,17 @@ class _Conn:
         self.write_dead = False
         self.polls = 0
         self.claims = 0  # work claims accepted in the current poll
-        self.peer_pid = _peer_pid(sock)
+        self.peer_pid, self.peer_uid = _peer_cred(sock)
 
 
-def _peer_pid(sock: socket.socket) -> int | None:
+def _peer_cred(sock: socket.socket) -> tuple[int | None, int | None]:
+    """(pid, uid) of the connecting process, as the kernel recorded them at connect()."""
     try:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return int(struct.unpack("3i", creds)[0])
+        pid, uid, _gid = struct.unpack("3I", creds)
+        return int(pid), int(uid)
     except OSError:
-        return None
+        return None, None
 
 
 class Endpoint:
@@ -131,6 +133,7 @@ class Endpoint:
         self._tokens: dict[str, str] = {}  # token -> agent
         self._agents: dict[str, str] = {}  # agent -> token
         self._agent_extra: dict[str, dict[str, object]] = {}
+        self._uids: dict[str, int] = {}  # agent -> the only uid its hello is accepted from
         self._strikes: dict[str, int] = {}
         self._banned: set[str] = set()
         self._live: dict[str, _Conn] = {}
@@ -161,6 +164,10 @@ class Endpoint:
                 p.unlink()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(os.fspath(self.path))
+        # Jailed agents connect as their own uids (connect needs write permission
+        # on the socket). Who can reach it is the directory's business; who is
+        # accepted is the token's and, for jailed agents, SO_PEERCRED's.
+        os.chmod(self.path, 0o666)
         self._listener.listen(512)
         self._listener.setblocking(False)
         if self.link is not None:
@@ -169,9 +176,15 @@ class Endpoint:
     # ---- supervisor API -------------------------------------------------------------
 
     def register(
-        self, name: str, welcome_extra: Mapping[str, object] | None = None
+        self, name: str, welcome_extra: Mapping[str, object] | None = None,
+        uid: int | None = None,
     ) -> dict[str, str]:
-        """Create the agent's token; returns MAXWELL_ENDPOINT, MAXWELL_TOKEN, MAXWELL_AGENT."""
+        """Create the agent's token; returns MAXWELL_ENDPOINT, MAXWELL_TOKEN, MAXWELL_AGENT.
+
+        With `uid` (a jailed agent's own uid) the identity is the kernel's: a hello
+        whose SO_PEERCRED uid differs is refused whatever token it carries, so a
+        stolen token is worthless; the token only backs that up.
+        """
         if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME_CHARS:
             raise ValueError(f"agent name must be 1..{_MAX_NAME_CHARS} characters: {name!r}")
         if name in self._agents:
@@ -182,6 +195,8 @@ class Endpoint:
         self._tokens[token] = name
         self._agents[name] = token
         self._agent_extra[name] = extra
+        if uid is not None:
+            self._uids[name] = uid
         self._strikes[name] = 0
         self._claim_ids[name] = deque(maxlen=4 * self.max_claims_per_poll)
         return {
@@ -470,6 +485,10 @@ class Endpoint:
         name = self._tokens.get(token) if isinstance(token, str) else None
         if name is None:
             raise ProtocolError("unknown token (use the MAXWELL_TOKEN you were given)")
+        want_uid = self._uids.get(name)
+        if want_uid is not None and conn.peer_uid != want_uid:
+            raise ProtocolError(f"token of agent {name!r} presented by uid {conn.peer_uid}, "
+                                "not the agent's own uid")
         claimed = obj.get("name")
         if claimed is not None and claimed != name:
             raise ProtocolError(f"name {str(claimed)[:64]!r} does not match the token's agent")

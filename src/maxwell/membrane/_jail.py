@@ -211,7 +211,7 @@ def _unreachable(path: Path) -> Path | None:
 
 
 def live_uids(procfs: Path = Path("/proc")) -> set[int]:
-    """Every uid (real, effective, saved, fs) of every live process.
+    """Every uid (real, effective, saved, fs) of every live (non-zombie) process.
 
     /proc/PID/status rather than the directory's owner: a non-dumpable process's
     directory is owned by root whatever its uid.
@@ -227,7 +227,8 @@ def live_uids(procfs: Path = Path("/proc")) -> set[int]:
             except OSError:
                 continue
             i = data.find(b"\nUid:")
-            if i < 0:
+            # A zombie runs nothing and holds nothing but its pid: not alive.
+            if i < 0 or b"\nState:\tZ" in data[:i] or b"\nState:\tX" in data[:i]:
                 continue
             line = data[i + 5 : data.find(b"\n", i + 5)]
             uids.update(int(x) for x in line.split())
@@ -337,6 +338,15 @@ class Jail:
         return JailRequest(self, tuple(map(Path, ro)), tuple(map(Path, rw)),
                            tuple(map(Path, dev)))
 
+    def reserve(self, name: str) -> int | None:
+        """Reserve agent `name`'s uid now (e.g. to register it with the endpoint first)."""
+        if self._pool is None:
+            return None
+        uid = self._uids.get(name)
+        if uid is None:
+            uid = self._uids[name] = self._pool.reserve()
+        return uid
+
     def uid_of(self, name: str) -> int | None:
         """The uid agent `name` runs as (None below the `drop` level: the supervisor's own)."""
         return self._uids.get(name)
@@ -358,12 +368,7 @@ class Jail:
         jenv = self._env(env)
         if self.level == "off":
             return Launch(list(argv), {**os.environ, **env}, _s(cwd), None)
-        uid = None
-        if self._pool is not None:
-            uid = self._uids.get(name)
-            if uid is None:
-                uid = self._pool.reserve()
-                self._uids[name] = uid
+        uid = self.reserve(name)
         workdir = Path(os.path.realpath(cwd or os.getcwd()))
         rl = self._rlimits(pids_max if uid is not None else None)
         if self.level == "bwrap":
@@ -460,7 +465,8 @@ class Jail:
         a += ["--proc", "/proc", "--dev", "/dev"]
         a += ["--perms", "1777", "--size", str(cfg.tmp_size_mb << 20), "--tmpfs", "/tmp"]
         a += ["--perms", "1777", "--size", str(cfg.tmp_size_mb << 20), "--tmpfs", "/dev/shm"]
-        view.covered.update({Path("/proc"), Path("/dev"), Path("/tmp")})
+        # Fresh filesystems, not the host's: binds below them still need their parents made.
+        view.made.update({Path("/proc"), Path("/dev"), Path("/tmp"), Path("/dev/shm")})
         ro: list[Path] = []
         ro += self._program_paths(argv[0])
         ro += list(cfg.ro_binds)
