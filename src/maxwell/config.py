@@ -84,6 +84,41 @@ class MemtraceSection(_Section):
     backend: Literal["auto", "ebpf", "rss"] = "auto"
 
 
+class JailSection(_Section):
+    """Each agent as its own uid in its own namespaces (see maxwell.membrane._jail).
+
+    mode: auto = the best this machine allows (bwrap when root and bubblewrap
+    exist, else the same drop without namespaces when root, else the invoking
+    user with no_new_privs + seccomp + rlimits); or force one of bwrap, drop,
+    user; off = no jail.
+    """
+
+    mode: Literal["auto", "bwrap", "drop", "user", "off"] = "auto"
+    # The uid/gid block agents are given uids from (default: the top 64 Ki of
+    # systemd's container range); reserved with one lock file per uid in lock_dir.
+    uid_base: int = Field(1_878_982_656, ge=1, lt=2**32 - 2)
+    uid_count: int = Field(65_536, ge=1)
+    lock_dir: str = "/run/maxwell/uids"
+    host_net: bool = False  # true: agents share the host's network (default: loopback only)
+    tmp_size_mb: int = Field(256, ge=1)  # the private /tmp tmpfs (bwrap level)
+    ro_binds: list[str] = Field(default_factory=list)  # more host paths shown read-only
+    env: list[str] = Field(default_factory=list)  # more variables passed from the supervisor
+    nofile: int = Field(1024, ge=16)  # RLIMIT_NOFILE
+    fsize_mb: int = Field(1024, ge=1)  # RLIMIT_FSIZE: the largest file an agent can write
+    seccomp: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> JailSection:
+        if self.uid_base + self.uid_count > 2**32 - 2:
+            raise ValueError("uid_base + uid_count must stay below 4294967294")
+        if self.uid_base < 65_536:
+            raise ValueError("uid_base must be >= 65536 (keep agents out of the host's users)")
+        for p in self.ro_binds:
+            if not os.path.isabs(p):
+                raise ValueError(f"ro_binds entries must be absolute paths (got {p!r})")
+        return self
+
+
 class AgentSection(_Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     builtin: Literal["scientist", "miner"] | None = None
@@ -141,6 +176,7 @@ class Config(_Section):
     market: MarketSection = MarketSection()
     membrane: MembraneSection = MembraneSection()
     memtrace: MemtraceSection = MemtraceSection()
+    jail: JailSection = JailSection()
     agents: list[AgentSection] = Field(min_length=1)
 
     @model_validator(mode="after")

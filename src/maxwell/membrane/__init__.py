@@ -164,6 +164,9 @@ def doctor_checks(cgroup_root: Path = DEFAULT_CGROUP_ROOT) -> list[Check]:
     from maxwell.membrane._vmcheck import microvm_checks
 
     checks += microvm_checks()
+    from maxwell.membrane._jail import doctor_checks as jail_checks
+
+    checks += jail_checks()
     checks.append(
         Check(
             "membrane leftovers",

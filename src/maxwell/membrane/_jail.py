@@ -52,6 +52,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from maxwell.availability import Availability, Check
 from maxwell.membrane import _seccomp
@@ -70,6 +71,15 @@ DEFAULT_ENV_ALLOW = (
 # System directories every agent gets read-only (those that exist; merged-/usr
 # symlinks are recreated as symlinks).
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+LEVEL_MEANS = {
+    "bwrap": "own uid, pid/mount/ipc/uts/cgroup/net namespaces, read-only view, empty caps, "
+             "no_new_privs, seccomp, rlimits",
+    "drop": "own uid, empty caps, no_new_privs, seccomp, rlimits; no namespaces (host files "
+            "visible as to a stranger, no pid isolation)",
+    "user": "the invoking uid (agents can signal/ptrace/read each other), no_new_privs, "
+            "seccomp, rlimits",
+    "off": "no jail",
+}
 PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
 
@@ -89,6 +99,17 @@ class JailConfig:
     nofile: int = 1024
     fsize_mb: int = 1024
     seccomp: bool = True
+
+    @classmethod
+    def from_section(cls, section: Any) -> JailConfig:
+        """From the config's `[jail]` section (maxwell.config.JailSection)."""
+        return cls(
+            mode=section.mode, uid_base=section.uid_base, uid_count=section.uid_count,
+            lock_dir=Path(section.lock_dir), host_net=section.host_net,
+            tmp_size_mb=section.tmp_size_mb, ro_binds=tuple(Path(p) for p in section.ro_binds),
+            env_allow=DEFAULT_ENV_ALLOW + tuple(section.env), nofile=section.nofile,
+            fsize_mb=section.fsize_mb, seccomp=section.seccomp,
+        )
 
 
 @dataclass(frozen=True)
@@ -177,7 +198,8 @@ def doctor_checks(cfg: JailConfig | None = None) -> list[Check]:
     out = [Check(f"jail {name}", a.ok, a.reason) for name, a in pieces().items()]
     try:
         level, why = best_level(cfg)
-        out.append(Check("jail level", level == "bwrap", f"{level} ({why})"))
+        out.append(Check("jail level", level == "bwrap",
+                         f"{level}: {LEVEL_MEANS[level]} ({why})"))
     except MembraneError as err:
         out.append(Check("jail level", False, str(err)))
         return out
@@ -305,6 +327,8 @@ class Jail:
         self._pool = (UidPool(self.cfg.uid_base, self.cfg.uid_count, self.cfg.lock_dir)
                       if self.level in ("bwrap", "drop") else None)
         self._uids: dict[str, int] = {}
+        # Agents run below `level` (auto mode only), with the reason.
+        self.downgraded: dict[str, str] = {}
         self._bwrap = _bwrap() or "bwrap"
         self._setpriv = _setpriv() or "setpriv"
         self._seccomp = b""
@@ -331,6 +355,7 @@ class Jail:
             "namespaces": self.level == "bwrap",
             "host_net": self.cfg.host_net if self.level == "bwrap" else True,
             "uids": dict(self._uids),
+            "downgraded": dict(self.downgraded),
         }
 
     def request(self, ro: Sequence[Path] = (), rw: Sequence[Path] = (),
@@ -338,13 +363,31 @@ class Jail:
         return JailRequest(self, tuple(map(Path, ro)), tuple(map(Path, rw)),
                            tuple(map(Path, dev)))
 
-    def reserve(self, name: str) -> int | None:
-        """Reserve agent `name`'s uid now (e.g. to register it with the endpoint first)."""
-        if self._pool is None:
+    def reserve(self, name: str, argv: Sequence[str] | None = None) -> int | None:
+        """Reserve agent `name`'s uid now (e.g. to register it with the endpoint first).
+
+        At the `drop` level the program `argv[0]` must be reachable by a stranger
+        uid; if it is not, a forced mode raises and `auto` runs that agent as the
+        supervisor's uid (recorded in `downgraded`), so pass `argv` when you can.
+        """
+        if self._pool is None or name in self.downgraded:
             return None
         uid = self._uids.get(name)
-        if uid is None:
-            uid = self._uids[name] = self._pool.reserve()
+        if uid is not None:
+            return uid
+        if self.level == "drop" and argv:
+            exe = shutil.which(argv[0]) or argv[0]
+            blocked = _unreachable(Path(exe))
+            if blocked is not None:
+                why = (f"{exe} is behind {blocked}, which other uids cannot search; without "
+                       "bwrap a jailed agent needs a world-reachable program "
+                       "(sudo apt-get install bubblewrap)")
+                if self.cfg.mode != "auto":
+                    raise MembraneError(f"agent {name!r}: {why}")
+                # auto: run it as the supervisor's uid with what still applies, and say so.
+                self.downgraded[name] = f"user: {why}"
+                return None
+        uid = self._uids[name] = self._pool.reserve()
         return uid
 
     def uid_of(self, name: str) -> int | None:
@@ -368,7 +411,7 @@ class Jail:
         jenv = self._env(env)
         if self.level == "off":
             return Launch(list(argv), {**os.environ, **env}, _s(cwd), None)
-        uid = self.reserve(name)
+        uid = self.reserve(name, argv)
         workdir = Path(os.path.realpath(cwd or os.getcwd()))
         rl = self._rlimits(pids_max if uid is not None else None)
         if self.level == "bwrap":
@@ -377,15 +420,6 @@ class Jail:
             args = self._bwrap_argv(argv, workdir, req, uid, fd)
             return Launch(args, jenv, None, uid, (fd,) if fd is not None else (),
                           _rlimit_step(rl))
-        if uid is not None:
-            exe = shutil.which(argv[0], path=jenv.get("PATH")) or argv[0]
-            blocked = _unreachable(Path(exe))
-            if blocked is not None:
-                self.release(name)
-                raise MembraneError(
-                    f"agent {name!r}: {exe} is behind {blocked}, which uid {uid} cannot "
-                    "search; without bwrap a jailed agent needs a world-reachable program "
-                    "(sudo apt-get install bubblewrap)")
         return Launch(list(argv), jenv, os.fspath(workdir), uid, (),
                       self._drop_step(rl, uid))
 
