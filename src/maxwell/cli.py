@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "maxwell.market._cli",  # bench auction, experiment poa
     "maxwell.experiments._cli",  # experiment list, compare, sweep
     "maxwell.membrane._cli",  # cleanup, bench membrane
+    "maxwell.image._cli",  # image build, image show
     "maxwell.memtrace._cli",  # bench memtrace
     "maxwell.agents._cli",  # bench agents
     "maxwell.report._cli",  # report, export, baseline

@@ -75,9 +75,21 @@ class MarketSection(_Section):
 
 
 class MembraneSection(_Section):
-    backend: Literal["auto", "cgroup2", "hybrid", "cgroup1", "signals"] = "auto"
+    backend: Literal["auto", "cgroup2", "hybrid", "cgroup1", "signals", "microvm"] = "auto"
     pids_max: int | None = Field(512, ge=1)
     memory_max_mb: float | None = Field(2048, gt=0)
+
+
+class MicrovmSection(_Section):
+    """The microVM tier (`[membrane] backend = "microvm"` or an agent's isolation = "microvm")."""
+
+    accel: Literal["auto", "kvm", "tcg"] = "auto"  # auto: KVM only if a canary boots
+    vmm: Literal["auto", "qemu", "firecracker"] = "auto"
+    memory_mb: int = Field(256, ge=64, le=65536)  # guest RAM per agent
+    pause: Literal["auto", "freeze", "qmp"] = "auto"  # auto: the cgroup freeze
+    inner: Literal["auto", "cgroup2", "hybrid", "cgroup1", "signals"] = "auto"
+    image_dir: str | None = None  # default: ~/.cache/maxwell/image
+    boot_timeout_s: float = Field(120.0, gt=0)
 
 
 class MemtraceSection(_Section):
@@ -134,6 +146,9 @@ class AgentSection(_Section):
     # the bounty pool, booked as "grant"): how a config says "this agent is paid".
     income_per_s: float = Field(0.0, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)  # passed to the builtin agent
+    # "microvm": this agent runs in its own VM whatever [membrane] backend says;
+    # "process": a plain process even under backend = "microvm". None: the backend's way.
+    isolation: Literal["process", "microvm"] | None = None
 
     def argv(self) -> list[str]:
         """The command that starts this agent (a built-in's options are checked here)."""
@@ -177,6 +192,7 @@ class Config(_Section):
     membrane: MembraneSection = MembraneSection()
     memtrace: MemtraceSection = MemtraceSection()
     jail: JailSection = JailSection()
+    microvm: MicrovmSection = MicrovmSection()
     agents: list[AgentSection] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -27,6 +27,10 @@ What each tier guarantees:
   can still move itself out of its cgroup: containment, not a sandbox.
 - signals: see `_signals` for what it cannot guarantee (no quota, no limits,
   best-effort tree).
+- microvm (`_microvm`, never chosen by `auto`): each agent in its own QEMU
+  microVM whose VMM runs in the cgroups of the best process tier, so freeze,
+  quota, accounting and kill are that tier's; QMP stop/cont as the other pause.
+  Per agent, `AgentSpec.isolation` picks a VM or a plain process.
 - Every tier: agents get PR_SET_PDEATHSIG=SIGKILL, their own session, and the
   MAXWELL_MEMBRANE=<supervisor-id>/<agent> environment tag; the backend makes
   the supervisor a child subreaper so orphaned descendants are reaped by it;
@@ -46,6 +50,8 @@ from pathlib import Path
 from maxwell.availability import Availability, Check
 from maxwell.membrane._base import Backend, Handle
 from maxwell.membrane._cleanup import cleanup_stale
+from maxwell.membrane._microvm import MicrovmOptions
+from maxwell.membrane._microvm import options_from_config as microvm_options
 from maxwell.membrane._priority import raise_priority
 from maxwell.membrane._types import AgentSpec, CleanupReport, MembraneError, Usage
 
@@ -56,10 +62,12 @@ __all__ = [
     "CleanupReport",
     "Handle",
     "MembraneError",
+    "MicrovmOptions",
     "Usage",
     "available_backends",
     "cleanup_stale",
     "doctor_checks",
+    "microvm_options",
     "raise_priority",
     "select_backend",
 ]
@@ -69,7 +77,18 @@ DEFAULT_CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def available_backends(cgroup_root: Path = DEFAULT_CGROUP_ROOT) -> dict[str, Availability]:
-    """Every tier, best first, with whether it can run here and why (no side effects)."""
+    """Every tier, best first, with whether it can run here and why (no side effects).
+
+    "microvm" comes last and is only ever chosen by name.
+    """
+    from maxwell.membrane import _microvm
+
+    out = _process_backends(cgroup_root)
+    out["microvm"] = _microvm.availability()
+    return out
+
+
+def _process_backends(cgroup_root: Path) -> dict[str, Availability]:
     from maxwell.membrane import _cgroup, _signals
 
     h = _cgroup.discover(cgroup_root)
@@ -87,27 +106,51 @@ def _make(name: str, cgroup_root: Path) -> Backend:
 
 
 def select_backend(
-    prefer: str = "auto", cgroup_root: Path = DEFAULT_CGROUP_ROOT, *, clean_first: bool = True
+    prefer: str = "auto",
+    cgroup_root: Path = DEFAULT_CGROUP_ROOT,
+    *,
+    clean_first: bool = True,
+    microvm: MicrovmOptions | None = None,
 ) -> Backend:
     """The best available tier (`prefer="auto"`) or the one named; `.reason` explains.
 
     With `clean_first` (the default) leftovers of dead supervisors are cleaned
     first (`cleanup_stale`); the report is kept as `backend.cleanup_report`.
     Raises MembraneError if a named tier is unknown or unavailable here.
+    `prefer="microvm"` runs every agent in a VM (`microvm` gives its options);
+    `microvm` with a process tier wraps that tier so agents whose spec says
+    `isolation="microvm"` get a VM and the others stay processes.
     """
     report = cleanup_stale(cgroup_root) if clean_first else None
-    backend = _select(prefer, cgroup_root)
+    if prefer == "microvm" or microvm is not None:
+        from dataclasses import replace
+
+        from maxwell.membrane._microvm import MicrovmBackend
+
+        opts = microvm or MicrovmOptions()
+        if prefer == "microvm":
+            backend: Backend = MicrovmBackend(opts, cgroup_root)
+        else:
+            inner = _select(prefer, cgroup_root)
+            try:
+                backend = MicrovmBackend(replace(opts, isolation="process"), cgroup_root,
+                                         inner=inner)
+            except BaseException:
+                inner.close()
+                raise
+    else:
+        backend = _select(prefer, cgroup_root)
     backend.cleanup_report = report
     return backend
 
 
 def _select(prefer: str, cgroup_root: Path) -> Backend:
-    avail = available_backends(cgroup_root)
+    avail = _process_backends(cgroup_root)
     if prefer != "auto":
         if prefer not in avail:
             raise MembraneError(
                 f"unknown membrane backend {prefer!r}; "
-                f"choose one of auto, {', '.join(BACKEND_ORDER)}"
+                f"choose one of auto, {', '.join(BACKEND_ORDER)}, microvm"
             )
         if not avail[prefer].ok:
             raise MembraneError(f"membrane backend {prefer} unavailable: {avail[prefer].reason}")
@@ -148,7 +191,8 @@ def doctor_checks(cgroup_root: Path = DEFAULT_CGROUP_ROOT) -> list[Check]:
     from maxwell.membrane import _cgroup
 
     avail = available_backends(cgroup_root)
-    checks = [Check(f"membrane {name}", a.ok, a.reason) for name, a in avail.items()]
+    checks = [Check(f"membrane {name}", a.ok, a.reason) for name, a in avail.items()
+              if name != "microvm"]  # the microVM lines come below
     best = next((n for n in BACKEND_ORDER if avail[n].ok), None)
     checks.append(
         Check("membrane backend", best is not None, f"auto selects {best}" if best else "none")

@@ -37,6 +37,10 @@ class AgentSpec:
     log_path: Path | None = None
     # Run the agent jailed (its own uid, namespaces, seccomp: see `_jail`); None: as is.
     jail: JailRequest | None = None
+    # CPUs the agent may use at once (its workers/slots): a microVM's -smp.
+    cpus: int | None = None
+    # "process" or "microvm"; None: the backend's default (microvm tier only).
+    isolation: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -48,6 +52,10 @@ class AgentSpec:
             raise ValueError(f"agent {self.name!r}: argv is empty")
         if self.pids_max is not None and self.pids_max < 1:
             raise ValueError(f"agent {self.name!r}: pids_max must be >= 1")
+        if self.cpus is not None and self.cpus < 1:
+            raise ValueError(f"agent {self.name!r}: cpus must be >= 1")
+        if self.isolation not in (None, "process", "microvm"):
+            raise ValueError(f"agent {self.name!r}: isolation must be process or microvm")
         if self.memory_max_bytes is not None and self.memory_max_bytes < 4096:
             raise ValueError(f"agent {self.name!r}: memory_max_bytes must be >= 4096")
 
