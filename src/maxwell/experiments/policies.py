@@ -37,7 +37,7 @@ Pure: numpy in, numpy out; the only state is each policy's own memory.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,7 @@ class TickView:
     frauds: np.ndarray  # int64
     bid_price: np.ndarray
     bid_slots: np.ndarray  # int64
+    fraud_units: np.ndarray | None = None  # int64: units claimed by the claims found false
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,9 @@ class Maxwell(Policy):
         self.rng = np.random.default_rng([seed, 3])
         self.stopped = np.zeros(self.n, dtype=bool)
         self.balances = np.asarray(cast.funds, dtype=np.float64)
+        # Claim-scaled fines need the claimed units of each false claim (when the
+        # economy's Observation takes them).
+        self._fraud_units = "fraud_units" in {f.name for f in fields(economy.Observation)}
 
     def initial(self) -> Action:
         return replace(_free(self.n), balances=self.balances)
@@ -317,11 +321,14 @@ class Maxwell(Policy):
     def decide(self, view: TickView) -> Action:
         from maxwell import economy
 
+        extra: dict[str, Any] = {}
+        if self._fraud_units and view.fraud_units is not None:
+            extra["fraud_units"] = view.fraud_units
         obs = economy.Observation(
             t_s=view.t_s, dt_s=view.dt_s, temp_c=view.temp_c, power_w=view.power_w,
             energy_j=view.energy_j, alive=view.alive, cpu_s=view.cpu_s,
             bytes_freed=view.bytes_freed, work_units=view.work_units, frauds=view.frauds,
-            bid_price=view.bid_price, bid_slots=view.bid_slots,
+            bid_price=view.bid_price, bid_slots=view.bid_slots, **extra,
         )
         self.state, dec = economy.step(self.state, obs, self.params, self.rng)
         self.balances = np.asarray(dec.balances, dtype=np.float64)

@@ -229,6 +229,7 @@ def simulate(
             t_s=t_s, dt_s=tick_s, temp_c=die, power_w=power, energy_j=e_tick, alive=alive.copy(),
             cpu_s=cpu, bytes_freed=freed, work_units=work.astype(np.int64),
             frauds=caught.astype(np.int64), bid_price=np.maximum(price, 0.0), bid_slots=slots,
+            fraud_units=(caught * claimed_per_claim).astype(np.int64),
         )
         c0 = time.process_time()
         action = policy.decide(view)

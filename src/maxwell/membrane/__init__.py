@@ -54,6 +54,7 @@ from maxwell.membrane._microvm import MicrovmOptions
 from maxwell.membrane._microvm import options_from_config as microvm_options
 from maxwell.membrane._priority import raise_priority
 from maxwell.membrane._types import AgentSpec, CleanupReport, MembraneError, Usage
+from maxwell.membrane._weight import set_cpu_weight
 
 __all__ = [
     "BACKEND_ORDER",
@@ -70,6 +71,7 @@ __all__ = [
     "microvm_options",
     "raise_priority",
     "select_backend",
+    "set_cpu_weight",
 ]
 
 BACKEND_ORDER = ("cgroup2", "hybrid", "cgroup1", "signals")

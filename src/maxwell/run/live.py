@@ -79,9 +79,13 @@ class LiveMembrane:
             self.handles[i].set_cpu(None if c == float("inf") else c)
 
     def set_weight(self, agents: IntArray, weight: FloatArray) -> list[Note]:
-        # No backend has a weight control yet: say so once per agent asked.
-        return [Note("unenforced", self.handles[i].name, {"control": "cpu_weight", "value": w})
-                for i, w in zip(agents.tolist(), weight.tolist(), strict=True)]
+        notes = []
+        for i, w in zip(agents.tolist(), weight.tolist(), strict=True):
+            why = membrane.set_cpu_weight(self.handles[i], w)
+            if why is not None:
+                notes.append(Note("unenforced", self.handles[i].name,
+                                  {"control": "cpu_weight", "value": w, "reason": why}))
+        return notes
 
     def set_nice(self, agents: IntArray, nice: IntArray) -> list[Note]:
         notes = []

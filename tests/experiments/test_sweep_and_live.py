@@ -1,0 +1,57 @@
+import json
+import os
+
+import pytest
+
+from maxwell.experiments.scenario import load_scenario
+from maxwell.experiments.sweep import parse_sets, sweep
+
+
+def _short(name: str = "demo"):
+    return load_scenario(name).with_overrides({"run.duration_s": 15})
+
+
+def test_parse_sets_and_grid_in_process():
+    sets = parse_sets(["market.landauer_lambda=0,1e14", "cast.miner.funds=10"])
+    assert sets == {"market.landauer_lambda": [0, 1e14], "cast.miner.funds": [10]}
+    r = sweep(_short(), sets, ["maxwell"], [1, 2])
+    assert r["runs"] == 4 and r["engine"] == "in-process"
+    assert {json.dumps(g["set"], sort_keys=True) for g in r["groups"]} == {
+        json.dumps({"market.landauer_lambda": v, "cast.miner.funds": 10}, sort_keys=True)
+        for v in (0, 1e14)}
+
+
+def test_a_local_dask_cluster_gives_the_in_process_numbers():
+    pytest.importorskip("distributed", reason="needs Dask: pip install 'dask[distributed]'")
+    scn = _short()
+    sets = {"cast.miner.bid": [2.0, 4.0]}
+    seeds = [1, 2, 3]
+    here = sweep(scn, sets, ["maxwell", "watchdog:10"], seeds)
+    there = sweep(scn, sets, ["maxwell", "watchdog:10"], seeds, cluster="local", workers=2)
+    assert there["engine"].startswith("dask LocalCluster (2 worker")
+
+    def key(r):
+        return (json.dumps(r["set"], sort_keys=True), r["policy"], r["seed"])
+
+    strip = [{k: v for k, v in r.items() if k != "mechanism_cpu_s"} for r in here["results"]]
+    strip2 = [{k: v for k, v in r.items() if k != "mechanism_cpu_s"} for r in there["results"]]
+    assert sorted(strip, key=key) == sorted(strip2, key=key)  # exactly, not approximately
+    assert here["groups"] == there["groups"]
+
+
+@pytest.mark.slow
+def test_live_baselines_apply_through_the_membrane(tmp_path):
+    from maxwell.experiments.live import run_live
+    from maxwell.record import RunReader
+
+    scn = load_scenario("demo")
+    m = run_live(scn, "oracle", 1, 3.0, tmp_path / "oracle")
+    assert m["parasite_energy_share"] < 0.5  # the miner was paused from the first tick
+    assert 0.0 <= m["foreign_cpu_share"] <= 1.0 and isinstance(m["disturbed"], bool)
+    with RunReader(m["db"]) as r:
+        assert r.host()["baseline"] == "oracle"
+        kinds = {(e.kind, e.agent) for e in r.events()}
+    assert ("pause", "miner") in kinds
+    w = run_live(scn, "watchdog:1", 1, 3.0, tmp_path / "wd")
+    assert w["kills"] >= 1  # the miner never proves anything
+    assert os.path.exists(w["db"])
