@@ -1,13 +1,43 @@
 """Bytes freed per agent, for Landauer's tax: exact with eBPF, a labelled lower bound without.
 
+What counts as freed is the kernel's answer, not a list of syscalls: a page
+of memory the agent held, whose contents exist nowhere else, given back to
+the kernel. The eBPF tracer (`_ebpf`, bpf/memtrace.bpf.c) counts it where the
+kernel accounts for it, in the agent's memory cgroup statistics:
+
+- counted: anonymous pages unmapped for the last time (no process maps them
+  any more) and shmem/tmpfs/memfd pages removed from their file, in the
+  agent's context — so munmap, madvise DONTNEED/DONTNEED_LOCKED/REMOVE,
+  process_madvise, brk and mremap shrinking, mmap(MAP_FIXED) over written
+  pages, the 32-bit int 0x80 entry, a memfd truncated, io_uring's madvise and
+  process exit (a forked child's own pages too) are all one case; and pages
+  given up with MADV_FREE, when reclaim discards them (MADV_FREE is lazy: a
+  page written again before reclaim is kept, nothing is erased). Huge pages
+  count their 512 base pages. Sizes are whole 4 KiB pages (the kernel's unit);
+  address space never written was never resident and frees nothing.
+- not counted, and why: pages the kernel moves on its own — migration,
+  compaction, THP collapse, swap-out (the data survives: nothing erased);
+  clean page cache dropped under pressure, or a file mapping unmapped (the
+  data is still on disk or in the cache); kernel memory (page tables, slab,
+  socket buffers: the kernel's own bookkeeping, not the agent's data); pages
+  of a fork shared with the parent, when only the child's mapping goes (the
+  parent still holds them). With swap, an anonymous page swapped out is
+  counted when it leaves memory (and again if swapped in and freed); this
+  host has none.
+
+For Landauer's bound what matters is logically irreversible erasure: the
+kernel zeroes a freed page before anyone else gets it, and only the copy the
+agent gave back is lost; moved or cached copies are not erasures. Attribution
+is by the page's memory cgroup (right even when reclaim runs in kswapd or in
+another process), so the membrane's per-agent memory cgroup is the key.
+
 `open_tracer()` picks the best backend that works here and says why in
-`Tracer.reason`: the eBPF program (munmap and madvise DONTNEED/FREE/REMOVE,
-counted in the kernel on successful return, keyed by the agent's v2 cgroup id
-or by pid), else RSS-decrease sampling labelled "estimate (lower bound)".
-The supervisor registers each agent with `add()` and calls `read()` about once
-a tick; values are cumulative, so deltas give a tick's `bytes_freed`.
-Detection never raises; it explains. May touch the BPF syscall, tracefs,
-/sys/kernel/btf and /proc.
+`Tracer.reason`: the eBPF program, else RSS-decrease sampling (`_rss`, which
+states the ways it sees) labelled "estimate (lower bound)". The supervisor
+registers each agent with `add()` and calls `read()` about once a tick;
+values are cumulative, so deltas give a tick's `bytes_freed`. Detection never
+raises; it explains. May touch the BPF syscall, /sys/kernel/btf, /proc and
+(for tests and the benchmark) temporary cgroups of its own.
 """
 
 from __future__ import annotations
@@ -56,7 +86,8 @@ def open_tracer(
     """The best tracer here: "ebpf" if it loads, else the "rss" fallback (reason says why).
 
     prefer: "auto" (fall back, explained in `reason`), "ebpf" (raise MemtraceError if it
-    cannot load) or "rss". design: eBPF attachment, "auto", "raw" or "tp" (see bpf/).
+    cannot load) or "rss". design: eBPF programs, "auto"/"page" (counting) or "empty"
+    (the benchmark's floor, counts nothing).
     object_path: the compiled BPF object (default: bpf/memtrace.bpf.o next to the source).
     """
     from maxwell.memtrace import _ebpf, _libbpf, _rss
@@ -96,12 +127,13 @@ def doctor_checks() -> list[Check]:
     finally:
         tracer.close()
     checks += _prerequisite_checks()
-    built = _ebpf.OBJECT_PATH.exists()
+    built = _ebpf.is_elf(_ebpf.OBJECT_PATH)
     checks.append(
         Check(
             "eBPF object",
             built,
-            str(_ebpf.OBJECT_PATH) if built else "not built: `make bpf` (needs clang, bpftool)",
+            str(_ebpf.OBJECT_PATH) if built else "not built: `make bpf` (needs clang, bpftool: "
+            "`sudo apt-get install clang llvm libbpf-dev bpftool`)",
         )
     )
     return checks
@@ -121,17 +153,23 @@ def _prerequisite_checks() -> list[Check]:
               "root" if os.geteuid() == 0 else "not root: loading BPF needs CAP_BPF and "
               "CAP_PERFMON (or root); without them Maxwell samples RSS instead"),
     ]
-    tracefs = next((p for p in (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
-                    if (p / "events" / "syscalls").is_dir()), None)
+    from maxwell.memtrace import _ebpf
+
+    missing = _ebpf.missing_tracepoints() if btf.is_file() else _ebpf.TRACEPOINTS
     checks.append(Check(
-        "eBPF syscall tracepoints", True,
-        f"syscalls tracepoints at {tracefs} (--design tp usable)" if tracefs else
-        "tracefs not mounted: the default raw sys_exit tracepoint works without it; "
-        "for --design tp: `mount -t tracefs nodev /sys/kernel/tracing`"))
+        "eBPF memcg tracepoints", not missing,
+        f"{', '.join(_ebpf.TRACEPOINTS)} in BTF (raw tracepoints: no tracefs needed, "
+        "no hook on any syscall)" if not missing else
+        f"missing {', '.join(missing)}: needs Linux 6.14 or newer (fallback: RSS sampling)"))
+    memcg = _ebpf.memory_controller_enabled()
+    checks.append(Check(
+        "memory cgroup controller", memcg,
+        "enabled (frees are attributed to each agent's memory cgroup)" if memcg else
+        "disabled (cgroup_disable=memory?): the eBPF tracer cannot count; RSS sampling instead"))
     tools = {t: shutil.which(t) for t in ("clang", "bpftool")}
-    missing = [t for t, where in tools.items() if where is None]
+    no_tools = [t for t, where in tools.items() if where is None]
     checks.append(Check(
-        "eBPF build tools", not missing,
-        "clang and bpftool found" if not missing else
-        f"missing {', '.join(missing)}: `sudo apt-get install clang llvm libbpf-dev bpftool`"))
+        "eBPF build tools", not no_tools,
+        "clang and bpftool found" if not no_tools else
+        f"missing {', '.join(no_tools)}: `sudo apt-get install clang llvm libbpf-dev bpftool`"))
     return checks

@@ -12,11 +12,12 @@ def register(commands: Commands) -> None:
     """Add this package's subcommands to the parser."""
     p = commands.bench.add_parser(
         "memtrace",
-        help="exactness and per-call overhead of the memory-free tracer",
+        help="exactness and cost of the memory-free tracer, with the floor",
         description=(
-            "A child does mmap+munmap and madvise(MADV_DONTNEED) of known sizes, timed with "
-            "and without the tracer attached; prints the counted vs expected bytes and the "
-            "median overhead per traced call."
+            "Two children (one registered, one not) write and free pages of known sizes by "
+            "munmap and madvise(MADV_DONTNEED), and make getppid() calls, timed with nothing, "
+            "the tracer, and empty programs on the same hooks attached; prints the counted vs "
+            "expected bytes and the median cost per page and per syscall."
         ),
     )
     p.add_argument(
@@ -24,23 +25,16 @@ def register(commands: Commands) -> None:
         type=int,
         default=4000,
         metavar="N",
-        help="traced calls per run, half munmap, half madvise (default 4000)",
+        help="frees per run, half munmap, half madvise (default 4000)",
     )
     p.add_argument(
         "--runs",
         type=int,
         default=31,
         metavar="R",
-        help="alternating untraced/traced runs; the median is reported (default 31)",
+        help="runs, states in rotating order; medians are reported (default 31)",
     )
     p.add_argument("--backend", choices=("auto", "ebpf", "rss"), default="auto")
-    p.add_argument(
-        "--design",
-        choices=("auto", "raw", "tp"),
-        default="auto",
-        help="eBPF attachment: raw (BTF raw tracepoint sys_exit) or tp "
-        "(syscalls:sys_exit_munmap/madvise tracepoints; needs tracefs)",
-    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_bench)
 
@@ -54,27 +48,32 @@ def _bench(args: argparse.Namespace) -> int:
 
     try:
         result = _bench.run(
-            events=args.events, runs=args.runs, prefer=args.backend, design=args.design
+            events=args.events, runs=args.runs, prefer=args.backend
         )
     except MemtraceError as err:
         raise UsageError(f"{err} (or use --backend auto)") from err
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"backend           {result['backend']} ({result['label']}; design {result['design']})")
+    print(f"backend           {result['backend']} ({result['label']})")
     print(f"reason            {result['reason']}")
     print(f"keyed by          {result['keyed_by']}")
-    print(f"events per run    {result['events']}")
+    print(f"frees per run     {result['events']} ({result['pages_per_block']} pages)")
     print(f"expected bytes    {result['expected_bytes']}")
     print(f"counted bytes     {result['counted_bytes']} (median of {result['runs']} runs)")
     print(f"exact             {result['exact']}")
-    iqr = result["overhead_ns_per_event_iqr"]
-    print(
-        f"overhead          {result['overhead_ns_per_event']} ns per event "
-        f"(median of {result['runs']} runs, IQR {iqr[0]}..{iqr[1]}; workload {result['workload']})"
-    )
-    print(
-        f"per traced call   {result['overhead_ns_per_traced_call']} ns (the mmap's share removed)"
-    )
-    print(f"other syscalls    {result['overhead_ns_per_other_syscall']} ns added per call (median)")
+    floor = "floor_ns_per_traced_event" in result
+    for key, what in (
+        ("traced_event", "per page the agent frees"),
+        ("untraced_page", "per page another process frees"),
+        ("untraced_syscall", "per syscall that frees nothing"),
+    ):
+        iqr = result[f"overhead_ns_per_{key}_iqr"]
+        extra = f"; floor {result[f'floor_ns_per_{key}']}" if floor else ""
+        print(
+            f"{key:17s} {result[f'overhead_ns_per_{key}']} ns {what} "
+            f"(IQR {iqr[0]}..{iqr[1]}{extra})"
+        )
+    load = result["load_avg_1min"]
+    print(f"load average      {load} (before, after; workload {result['workload']})")
     return 0

@@ -1,40 +1,51 @@
 """The exact backend: the eBPF program in bpf/memtrace.bpf.c, loaded through libbpf.
 
-Agents are registered by v2 cgroup id (every thread and child of the agent is
-in it) or, for agents outside cgroups, by process id (children inherit the
-registration at fork, in the kernel). Counters are per-CPU, one slot per
-agent, read in one batch syscall per tick. Touches the BPF syscall, the
-object file next to the C source, tracefs (for the "tp" attachment) and
-/proc (to prune exited pids from the pid map).
+It counts pages where the kernel accounts for them (memory cgroup statistics:
+an anonymous page unmapped for the last time, a shmem page removed, a lazily
+freed page reclaimed), keyed by the agent's memory cgroup, which the membrane
+gives every agent (v1 `memory` on a hybrid host, v2 otherwise). Agents whose
+memory cgroup is shared fall back to the current task's v2 cgroup id, then to
+the process id (children inherit the registration at fork, in the kernel).
+Counters are per-CPU, one slot per agent, read in one batch syscall per tick.
+Uses BTF raw tracepoints only, so no tracefs. Touches the BPF syscall, the
+object file next to the C source, /sys/kernel/btf, /proc (memory cgroup of
+an agent, pruning exited pids) and /proc/cgroups.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from maxwell.availability import Availability
-from maxwell.memtrace import _libbpf
+from maxwell.memtrace import _cgroup, _libbpf
 
 BPF_DIR = Path(__file__).resolve().parent / "bpf"
 OBJECT_PATH = BPF_DIR / "memtrace.bpf.o"
 BTF_PATH = Path("/sys/kernel/btf/vmlinux")
-TRACEFS_EVENTS = (Path("/sys/kernel/tracing/events"), Path("/sys/kernel/debug/tracing/events"))
+PROCFS = Path("/proc")
 
 # Must match bpf/memtrace.bpf.c.
 MAX_SLOTS = 256
 MAX_CGROUPS = 1024
 MAX_PIDS = 8192
-_FREED = struct.Struct("QQ")  # bytes, calls
+_FREED = struct.Struct("QQq")  # bytes, calls, kernel_pages (signed)
+PAGE_BYTES = 4096  # the unit of the memcg page statistics on x86_64
+_CONFIG_CGROUP_KEYS = 1
+_CONFIG_PID_KEYS = 2
 
-# Attachments of the same counting logic; see the C source for the trade-off.
+# "page": the counting programs; "empty": programs that return at once on the same
+# hooks (the benchmark's floor: what the tracepoint dispatch alone costs).
 DESIGNS = {
-    "tp": ("tp_exit_munmap", "tp_exit_madvise"),
-    "raw": ("raw_exit",),
+    "page": ("page_unmapped", "inherit_on_fork"),
+    "empty": ("empty_lruvec",),
 }
-_ALL_PROGRAMS = ("tp_exit_munmap", "tp_exit_madvise", "raw_exit", "inherit_on_fork")
+_ALL_PROGRAMS = tuple(dict.fromkeys(p for progs in DESIGNS.values() for p in progs))
+# The kernel's tracepoints the programs attach to (BTF names, `btf_trace_<name>`).
+TRACEPOINTS = ("mod_memcg_lruvec_state", "sched_process_fork")
 
 # Capability bits (include/uapi/linux/capability.h).
 _CAP_SYS_ADMIN = 21
@@ -42,7 +53,7 @@ _CAP_PERFMON = 38
 _CAP_BPF = 39
 
 
-def _cap_eff(procfs: Path = Path("/proc")) -> int:
+def _cap_eff(procfs: Path = PROCFS) -> int:
     try:
         for line in (procfs / "self" / "status").read_text().splitlines():
             if line.startswith("CapEff:"):
@@ -52,41 +63,71 @@ def _cap_eff(procfs: Path = Path("/proc")) -> int:
     return 0
 
 
-def tracefs_ready() -> bool:
-    return any((p / "syscalls" / "sys_exit_munmap" / "id").exists() for p in TRACEFS_EVENTS)
+@functools.lru_cache(maxsize=4)
+def missing_tracepoints(btf_path: Path = BTF_PATH) -> tuple[str, ...]:
+    """Tracepoints the program needs that this kernel's BTF does not describe."""
+    try:
+        blob = btf_path.read_bytes()  # ~5 MB; sysfs files cannot be mmapped
+    except OSError:
+        return TRACEPOINTS
+    return tuple(t for t in TRACEPOINTS if blob.find(b"btf_trace_" + t.encode() + b"\0") < 0)
+
+
+def memory_controller_enabled(procfs: Path = PROCFS) -> bool:
+    """True if the kernel runs the memory controller (not booted with cgroup_disable=memory)."""
+    try:
+        for line in (procfs / "cgroups").read_text().splitlines():
+            f = line.split()
+            if f and f[0] == "memory":
+                return len(f) >= 4 and f[3] == "1"
+    except OSError:
+        pass
+    return False
+
+
+def is_elf(path: Path) -> bool:
+    """True for a real object file (an empty or foreign file in its place is "not built")."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def default_design() -> str:
-    """The attachment to use: "raw".
-
-    Measured here (2-vCPU Firecracker guest, C workload, CPU time, medians of 31
-    alternating pairs, `maxwell bench memtrace`): "raw" adds ~130-230 ns per traced
-    call and ~140 ns to every other syscall; "tp" adds ~280-400 ns per traced call
-    (perf buffer per event, plus two helpers to reach the registers) and ~90 ns to
-    other syscalls. An empty program costs about as much as this one in either
-    attachment: the price is the tracepoint machinery, not the counting. "raw" also
-    needs no tracefs. Pass design="tp" to trade per-call cost for system-wide cost.
-    """
-    return "raw"
+    """The counting programs ("page"); "empty" exists only to measure the floor."""
+    return "page"
 
 
-def available(object_path: Path = OBJECT_PATH) -> Availability:
-    """Cheap checks, no side effects: object built, BTF present, libbpf loadable, privileges."""
-    if not object_path.exists():
+def available(object_path: Path = OBJECT_PATH, procfs: Path = PROCFS) -> Availability:
+    """Cheap checks, no side effects: object, BTF and tracepoints, memcg, libbpf, privileges."""
+    if not is_elf(object_path):
         return Availability(
             False,
             f"{object_path.name} not built "
-            "(run `make bpf`; needs clang, llvm, libbpf-dev, bpftool)",
+            "(run `make bpf`; needs clang, llvm, libbpf-dev, bpftool: "
+            "`sudo apt-get install clang llvm libbpf-dev bpftool`)",
         )
     if not BTF_PATH.exists():
         return Availability(
             False, f"{BTF_PATH} missing: kernel built without BTF (CONFIG_DEBUG_INFO_BTF)"
         )
+    missing = missing_tracepoints()
+    if missing:
+        return Availability(
+            False,
+            f"kernel lacks the tracepoint(s) {', '.join(missing)} "
+            "(memcg tracepoints need Linux 6.14 or newer)",
+        )
+    if not memory_controller_enabled(procfs):
+        return Availability(
+            False, "memory cgroup controller disabled (cgroup_disable=memory): no page accounting"
+        )
     try:
         _libbpf.lib()
     except OSError as err:
         return Availability(False, str(err))
-    caps = _cap_eff()
+    caps = _cap_eff(procfs)
     has_admin = bool(caps >> _CAP_SYS_ADMIN & 1)
     has_bpf = bool(caps >> _CAP_BPF & 1) and bool(caps >> _CAP_PERFMON & 1)
     if not (has_admin or has_bpf):
@@ -95,7 +136,9 @@ def available(object_path: Path = OBJECT_PATH) -> Availability:
             f"not privileged (uid {os.geteuid()}, needs CAP_BPF+CAP_PERFMON "
             "or CAP_SYS_ADMIN; run as root)",
         )
-    return Availability(True, "BPF object built, BTF present, libbpf loadable, privileged")
+    return Availability(
+        True, "BPF object built, BTF and memcg tracepoints present, libbpf loadable, privileged"
+    )
 
 
 class EbpfTracer:
@@ -106,39 +149,60 @@ class EbpfTracer:
     label = "measured (eBPF, exact)"
 
     def __init__(
-        self, design: str = "auto", object_path: Path = OBJECT_PATH, reason: str = ""
+        self,
+        design: str = "auto",
+        object_path: Path = OBJECT_PATH,
+        reason: str = "",
+        procfs: Path = PROCFS,
     ) -> None:
         if design == "auto":
             design = default_design()
         if design not in DESIGNS:
             raise ValueError(f"unknown eBPF design {design!r}; choose one of {sorted(DESIGNS)}")
-        if design == "tp" and not tracefs_ready():
-            raise _libbpf.LibbpfError(
-                2,
-                "design tp needs tracefs for the syscalls:* event ids; mount it "
-                "(mount -t tracefs nodev /sys/kernel/tracing) or use design raw",
-            )
         self.design = design
-        wanted = set(DESIGNS[design]) | {"inherit_on_fork"}
+        self._procfs = procfs
+        wanted = set(DESIGNS[design])
         self._obj = _libbpf.BpfObject(object_path, {p: p in wanted for p in _ALL_PROGRAMS})
         try:
             self._ncpus = _libbpf.num_possible_cpus()
+            self._memcgs = self._obj.map("memcg_slots", 8, 4)
             self._cgroups = self._obj.map("cgroup_slots", 8, 4)
             self._pids = self._obj.map("pid_slots", 4, 4)
             self._freed = self._obj.map("freed", 4, _FREED.size * self._ncpus)
+            self._settings = self._obj.map("settings", 4, 4)
         except OSError:
             self._obj.close()
             raise
+        self._mounts = _cgroup.mounts(procfs)
+        own = _cgroup.memcg_dir(os.getpid(), procfs, self._mounts)
+        self._own_memcg = own
         self._slots: dict[str, int] = {}
         self._pid_agents: set[str] = set()
         self._leaders: dict[str, int] = {}
+        self.keyed_by: dict[str, str] = {}  # agent -> "memcg" | "cgroup" | "pid"
+        self._config = 0
+        self._kernel_deficit: list[int] = []  # per slot: the largest kernel-context drop seen
         self._batch_ok = True
-        self.reason = reason or f"eBPF program attached ({design}: {', '.join(DESIGNS[design])})"
+        self.reason = reason or (
+            f"eBPF program attached ({design}: {', '.join(DESIGNS[design])}) on the memory "
+            "cgroup page statistics; agents keyed by memory cgroup"
+        )
 
     # -- registration -------------------------------------------------------------------------
 
+    def _dedicated_memcg(self, pid: int) -> int | None:
+        """The id of `pid`'s memory cgroup if it is its own (not ours, not a hierarchy root)."""
+        d = _cgroup.memcg_dir(pid, self._procfs, self._mounts)
+        if d is None or d == self._own_memcg or d in self._mounts:
+            return None
+        try:
+            return _cgroup.cgroup_id(d)
+        except OSError:
+            return None
+
     def add(self, name: str, cgroup_id: int | None, pid: int) -> None:
-        """Credit frees in `cgroup_id` (v2 cgroup inode) to `name`, or by `pid` and its children."""
+        """Credit frees of pages charged to `pid`'s memory cgroup (when it is the agent's own)
+        to `name`, and frees made from inside `cgroup_id` (v2) or by `pid` and its children."""
         slot = self._slots.get(name)
         if slot is None:
             if len(self._slots) >= MAX_SLOTS:
@@ -147,16 +211,32 @@ class EbpfTracer:
             self._slots[name] = slot
         value = struct.pack("I", slot)
         self._leaders[name] = pid
-        if cgroup_id is not None:
+        while len(self._kernel_deficit) <= slot:
+            self._kernel_deficit.append(0)
+        memcg = self._dedicated_memcg(pid)
+        if memcg is not None:
+            # Its pages are charged there from before exec (the membrane joins it first).
+            self._memcgs.update(struct.pack("Q", memcg), value)
+            self.keyed_by[name] = "memcg"
+        elif cgroup_id is not None:
             self._cgroups.update(struct.pack("Q", cgroup_id), value)
+            self._set_config(_CONFIG_CGROUP_KEYS)
+            self.keyed_by[name] = "cgroup"
         else:
             self._pid_agents.add(name)
             self._pids.update(struct.pack("I", pid), value)
+            self._set_config(_CONFIG_PID_KEYS)
+            self.keyed_by[name] = "pid"
+
+    def _set_config(self, bit: int) -> None:
+        if not self._config & bit:
+            self._config |= bit
+            self._settings.update(struct.pack("I", 0), struct.pack("I", self._config))
 
     # -- reading --------------------------------------------------------------------------------
 
     def _values(self) -> list[tuple[int, int]]:
-        """(bytes, calls) per slot, summed over CPUs."""
+        """(bytes, calls) per slot, summed over CPUs, the kernel-context deficit included."""
         n = len(self._slots)
         stride = _FREED.size * self._ncpus
         raw: bytes | None = None
@@ -170,12 +250,16 @@ class EbpfTracer:
             else:
                 got = self._freed.lookup(struct.pack("I", slot))
                 chunk = got if got is not None else bytes(stride)
-            b = c = 0
+            b = c = k = 0
             for cpu in range(self._ncpus):
-                vb, vc = _FREED.unpack_from(chunk, cpu * _FREED.size)
+                vb, vc, vk = _FREED.unpack_from(chunk, cpu * _FREED.size)
                 b += vb
                 c += vc
-            out.append((b, c))
+                k += vk
+            # Anonymous pages the kernel dropped on its own (lazily freed pages reclaimed)
+            # leave kernel_pages negative; migrations in flight are not taken back later.
+            deficit = self._kernel_deficit[slot] = max(self._kernel_deficit[slot], -k)
+            out.append((b + deficit * PAGE_BYTES, c))
         return out
 
     def read(self, pids: Mapping[str, Sequence[int]]) -> dict[str, int]:

@@ -1,12 +1,21 @@
 """The fallback backend: bytes freed estimated from decreases of each process's resident set.
 
-Used without privileges, BTF or the built BPF object. Each read samples the
-RSS of every process of every agent (psutil, i.e. /proc/<pid>/statm) and adds
-each living process's decrease since the previous sample. It is a lower bound
-of what munmap/madvise released: frees of pages never touched, frees refilled
-between two samples and frees of a process that exits before the next sample
-are missed. (Reclaim of file pages under memory pressure also lowers RSS and
-would be counted; agents here are anonymous-memory workloads.) Touches /proc only.
+Used without privileges, BTF, the memcg tracepoints or the built BPF object.
+Each read samples the RSS of every process of every agent (psutil, i.e.
+/proc/<pid>/statm) and adds each living process's decrease since the
+previous sample. What it sees of the ways the eBPF tracer counts (checked by
+tests/memtrace/test_free_ways.py, `SEES` below): a resident page unmapped or
+dropped by a living process between two samples — munmap (also through the
+32-bit entry), madvise DONTNEED/DONTNEED_LOCKED/REMOVE, process_madvise,
+brk and mremap shrinking, mmap(MAP_FIXED) over written pages, huge pages, and
+MADV_FREE pages once reclaim took them. What it misses: memory freed by a
+process that exits (it is gone before the next sample: a parasite forking
+children that allocate and exit pays nothing here), a memfd or tmpfs file
+written with write() and truncated (never mapped, never in RSS), and any
+free refilled before the next sample. It may also count what the eBPF tracer
+does not: a file mapping unmapped (its pages stay in the page cache) and
+pages of a forked child that were shared with its parent. Hence "estimate
+(lower bound)" for the ways above, not an exact figure. Touches /proc only.
 """
 
 from __future__ import annotations
@@ -14,6 +23,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import psutil
+
+# The ways of freeing (tests/memtrace/free_ways.c) this backend sees; the others it misses.
+SEES = frozenset(
+    {
+        "munmap",
+        "madv_dontneed",
+        "madv_dontneed_locked",
+        "madv_remove",
+        "madv_free",
+        "process_madvise",
+        "brk",
+        "mremap",
+        "map_fixed",
+        "int80",
+        "thp",
+    }
+)
+MISSES = frozenset({"memfd", "exit", "forkexit"})
 
 
 def _rss_bytes(pid: int) -> int | None:

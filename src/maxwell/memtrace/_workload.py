@@ -5,10 +5,12 @@ obeys one command per line on stdin, answering one line on stdout when the
 work is done (nothing is freed between commands, so a tracer read before and
 after a command sees exactly that command's frees):
 
-  munmap SIZE...           mmap then munmap each size                 -> done
-  madvise ADVICE SIZE...   madvise(ADVICE) a range of each size        -> done
-                           (MADV_REMOVE on a shared mapping, others on a private one)
-  einval                   munmap/madvise calls the kernel rejects     -> done
+  munmap SIZE...           mmap, write, then munmap each size          -> done
+  madvise ADVICE SIZE...   madvise(ADVICE) a range of each size,       -> done
+                           written first if ADVICE frees (DONTNEED, FREE, REMOVE,
+                           DONTNEED_LOCKED); MADV_REMOVE on a shared mapping, others private
+  einval                   munmap/madvise calls the kernel rejects,    -> done
+                           then one written page unmapped
   threads K SIZE...        K threads each munmap every size            -> done
   fork SIZE...             a forked child munmaps every size           -> done
   forkmany K               fork K children that exit at once (reaped)  -> done
@@ -19,6 +21,8 @@ after a command sees exactly that command's frees):
   untouch                  munmap what `touch` mapped                  -> done
   quit
 
+Every page is written before it is freed: a page never written is never
+resident, so giving it back frees nothing and is not counted.
 Threads and forked children stay alive until `release`, because glibc gives a
 finished thread's stack back with madvise(MADV_DONTNEED), a real free that
 would otherwise land inside the measured window. Timings are this thread's CPU
@@ -40,6 +44,7 @@ MAP_PRIVATE_ANON = 0x02 | 0x20
 MAP_SHARED_ANON = 0x01 | 0x20  # shmem-backed: the only kind MADV_REMOVE accepts
 MADV_REMOVE = 9
 MADV_DONTNEED = 4
+FREEING_ADVICE = (4, 8, 9, 24)  # DONTNEED, FREE, REMOVE, DONTNEED_LOCKED
 REGION_BYTES = 64 << 20  # madvise target, mapped once at start so madvise needs no new mapping
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -68,8 +73,14 @@ def _map(size: int, flags: int = MAP_PRIVATE_ANON) -> int:
     return int(addr)
 
 
+def _touch(addr: int, size: int) -> None:
+    """Write every page of [addr, addr+size): make it resident, charged to our cgroup."""
+    ctypes.memset(addr, 1, size)
+
+
 def _free(size: int) -> None:
     addr = _map(size)
+    _touch(addr, size)
     if _munmap(addr, size) != 0:
         raise OSError(ctypes.get_errno(), "munmap failed")
 
@@ -95,10 +106,13 @@ def main() -> int:
             advice, sizes = args[0], args[1:]
             target = shared if advice == MADV_REMOVE else region
             for size in sizes:
+                if advice in FREEING_ADVICE:  # (PAGEOUT must find lazily freed pages as they are)
+                    _touch(target, size)
                 if _madvise(target, size, advice) != 0:
                     raise OSError(ctypes.get_errno(), "madvise failed")
         elif cmd == "einval":
             page = _map(4096)
+            _touch(page, 4096)
             assert _munmap(page + 1, 4096) == -1  # unaligned address
             assert _munmap(page, 0) == -1  # zero length
             assert _madvise(region + 1, 4096, MADV_DONTNEED) == -1  # unaligned address
@@ -164,7 +178,9 @@ def main() -> int:
             for i in range(n):
                 size = sizes[i % m]
                 a = _mmap(None, size, PROT_RW, MAP_PRIVATE_ANON, -1, 0)
+                _touch(a, size)
                 _munmap(a, size)
+                _touch(region, size)
                 _madvise(region, size, MADV_DONTNEED)
             reply = f"done {time.thread_time_ns() - t0}"
         elif cmd == "syscalls":

@@ -2,9 +2,12 @@
  * The `maxwell bench memtrace` workload in C, so the timing measures the
  * syscalls and the tracer rather than an interpreter loop. Speaks the same
  * line protocol as _workload.py (subset): prints "ready <pid>", then
- *   bench N SIZE...   N x (mmap+munmap SIZE, madvise(MADV_DONTNEED) SIZE) -> done <cpu_ns>
+ *   bench N SIZE...   N x (mmap SIZE, write every page, munmap; write SIZE of a fixed
+ *                     region, madvise(MADV_DONTNEED) it)                 -> done <cpu_ns>
  *   syscalls N        N getppid() calls, nothing freed                   -> done <cpu_ns>
  *   quit
+ * Every page is written before it is freed: untouched pages are never
+ * resident, so giving them back frees nothing (and is not counted).
  * Times are this thread's CPU time (the tracer runs in the caller's context).
  */
 #define _GNU_SOURCE
@@ -17,6 +20,12 @@
 
 #define REGION_BYTES (64L << 20)
 #define MAX_SIZES 64
+
+static void touch(char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i += 4096)
+		p[i] = 1;
+}
 
 static long long cpu_ns(void)
 {
@@ -63,7 +72,9 @@ int main(void)
 				void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
 					       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
+				touch(p, size);
 				munmap(p, size);
+				touch(region, size);
 				madvise(region, size, MADV_DONTNEED);
 			}
 		} else if (!strcmp(cmd, "syscalls")) {

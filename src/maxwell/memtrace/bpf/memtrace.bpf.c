@@ -1,35 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Bytes of address range released per agent through munmap(2) and
- * madvise(2) with MADV_DONTNEED, MADV_FREE or MADV_REMOVE, counted on
- * successful return only, length rounded up to whole pages (what the kernel
- * itself operates on).
+ * Bytes of memory each agent gave back to the kernel, counted where the
+ * kernel itself accounts for it: the memory cgroup statistics, not a list of
+ * syscalls. Whatever way a process frees memory (munmap, any madvise,
+ * process_madvise, brk, mremap, mmap over a mapping, a 32-bit entry, a memfd
+ * truncated, io_uring, exit), the kernel ends in the same statistic updates,
+ * traced as memcg:mod_memcg_lruvec_state(memcg, item, val):
  *
- * Cheap by design (the goal is <= 200 ns per traced call):
- *  - exit only: the syscall's arguments are still in the user registers the
- *    kernel saved at entry (task_pt_regs: rsi = length, rdx = advice), so no
- *    enter program and no in-flight map pairing enter with exit are needed;
- *  - the return value is tested first (a failed call costs one compare);
- *  - callers are filtered early on a small hash of registered v2 cgroup ids
- *    (bpf_get_current_cgroup_id), then on a hash of registered process ids
- *    (the fallback for agents outside cgroups), so unrelated processes pay
- *    two lookups at most;
- *  - counters live in a per-CPU array indexed by a slot number that user
- *    space assigns per agent: no atomics, no map growth.
+ *  - NR_ANON_MAPPED, val < 0: anonymous pages unmapped for the last time
+ *    (__folio_remove_rmap), i.e. no process maps them any more;
+ *  - NR_SHMEM, val < 0: shmem/tmpfs/memfd pages removed from their file
+ *    (filemap_unaccount_folio).
  *
- * Two attachments of the same logic, chosen by user space:
- *  - "raw" (default): the BTF raw tracepoint sys_exit, filtered on the
- *           syscall number; no tracefs, no perf record per event, registers
- *           straight from the tracepoint arguments. Runs on every syscall exit
- *           of every process (measured: ~140 ns added to other syscalls,
- *           ~130-270 ns per traced call, on a 2-vCPU Firecracker guest);
- *  - "tp":  tracepoints syscalls:sys_exit_munmap and sys_exit_madvise (need
- *           tracefs for the event ids; measured ~90 ns added to other
- *           syscalls but ~280-400 ns per traced call).
- * An empty program costs about as much in either: the price is the
- * tracepoint machinery, so the counting itself is kept minimal.
- * Children of pid-registered agents inherit the slot at fork, so the pid
- * fallback follows a whole process tree; user space prunes exited pids.
+ * Updates made by the kernel on its own behalf (in a kernel thread, or in
+ * reclaim/compaction context: PF_MEMALLOC) are not the agent's doing:
+ * migration and THP collapse unmap pages and map their copies, swap-out keeps
+ * the data. Those NR_ANON_MAPPED updates are summed with their sign in
+ * `kernel_pages` instead: migrations and collapses cancel out, and what stays
+ * negative is anonymous memory the kernel dropped — pages the agent gave up
+ * with MADV_FREE that reclaim then discarded (or, with swap, pages swapped
+ * out). User space adds the largest deficit seen (a ratchet: a migration in
+ * flight at read time is not undone). Kernel-context shmem updates (swap-out)
+ * are ignored.
+ *
+ * Attribution: the page's memory cgroup (its id is the cgroup directory's
+ * inode, the number user space stats), right in any context, reclaim
+ * included. For agents without a memory cgroup of their own, frees made in
+ * the agent's context: its v2 cgroup id, then its process id (children
+ * inherit a pid registration at fork). `settings` tells the program whether any
+ * such agent exists, so other processes' pages cost one lookup, not three.
+ *
+ * Cost: the tracepoint fires on memory-statistics updates only (page faults,
+ * LRU moves, unmaps, page-cache changes), never on an unrelated syscall. The
+ * filter on (item, sign) comes first. Counters live in a per-CPU array
+ * indexed by a slot number that user space assigns per agent.
+ *
+ * empty_lruvec does nothing on the same hook: the benchmark's floor.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -40,25 +46,39 @@
 #define MAX_CGROUPS 1024
 #define MAX_PIDS 8192
 
-/* x86_64: 4 KiB base pages; syscall numbers from arch/x86/entry/syscalls/syscall_64.tbl */
-#define PAGE_SIZE_B 4096ULL
-#define NR_MUNMAP 11
-#define NR_MADVISE 28
+#define PAGE_SIZE_B 4096ULL /* x86_64 base page: the unit of the memcg page statistics */
 
-/* include/uapi/asm-generic/mman-common.h */
-#define ADV_DONTNEED 4
-#define ADV_FREE 8
-#define ADV_REMOVE 9
+/* include/linux/sched.h (not in BTF: #defines) */
+#define PF_MEMALLOC 0x00000800
+#define PF_KTHREAD 0x00200000
 
 struct freed {
-	__u64 bytes;
-	__u64 calls;
+	__u64 bytes;        /* freed in the agent's (or any user task's) context */
+	__u64 calls;        /* statistic updates credited (one per folio, at most a page table) */
+	__s64 kernel_pages; /* NR_ANON_MAPPED changes made in kernel context, signed */
 };
+
+#define CONFIG_CGROUP_KEYS 1
+#define CONFIG_PID_KEYS 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32); /* CONFIG_* bits, set by user space */
+} settings SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_CGROUPS);
-	__type(key, __u64);   /* v2 cgroup id (inode of the cgroup directory) */
+	__type(key, __u64);   /* memory cgroup id (inode of its directory, v1 memory or v2) */
+	__type(value, __u32); /* slot */
+} memcg_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_CGROUPS);
+	__type(key, __u64);   /* v2 cgroup id of the freeing task */
 	__type(value, __u32); /* slot */
 } cgroup_slots SEC(".maps");
 
@@ -76,86 +96,73 @@ struct {
 	__type(value, struct freed);
 } freed SEC(".maps");
 
+static __always_inline __u32 *slot_of_memcg(struct mem_cgroup *memcg)
+{
+	/* a tp_btf argument is a trusted kernel pointer: plain loads, no probe-read helper calls */
+	__u64 id = memcg->css.cgroup->kn->id;
+
+	return bpf_map_lookup_elem(&memcg_slots, &id);
+}
+
 static __always_inline __u32 *slot_of_current(void)
 {
-	__u64 cg = bpf_get_current_cgroup_id();
-	__u32 *slot = bpf_map_lookup_elem(&cgroup_slots, &cg);
+	__u32 zero = 0;
+	__u32 *cfg = bpf_map_lookup_elem(&settings, &zero);
+	__u32 *slot = 0;
 
-	if (slot)
-		return slot;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	return bpf_map_lookup_elem(&pid_slots, &tgid);
+	if (!cfg || !*cfg)
+		return 0;
+	if (*cfg & CONFIG_CGROUP_KEYS) {
+		__u64 cg = bpf_get_current_cgroup_id();
+
+		slot = bpf_map_lookup_elem(&cgroup_slots, &cg);
+		if (slot)
+			return slot;
+	}
+	if (*cfg & CONFIG_PID_KEYS) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+		slot = bpf_map_lookup_elem(&pid_slots, &tgid);
+	}
+	return slot;
 }
 
-static __always_inline void credit(__u32 *slot, __u64 len)
+static __always_inline struct freed *counters(__u32 *slot)
 {
-	struct freed *f = bpf_map_lookup_elem(&freed, slot);
+	return bpf_map_lookup_elem(&freed, slot);
+}
 
+SEC("tp_btf/mod_memcg_lruvec_state")
+int BPF_PROG(page_unmapped, struct mem_cgroup *memcg, int item, int val)
+{
+	int anon = item == bpf_core_enum_value(enum node_stat_item, NR_ANON_MAPPED);
+
+	if (!anon && item != bpf_core_enum_value(enum node_stat_item, NR_SHMEM))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->flags & (PF_KTHREAD | PF_MEMALLOC)) {
+		if (!anon)
+			return 0;
+		/* only the page's cgroup is right here: kswapd, or whoever needed memory */
+		__u32 *slot = slot_of_memcg(memcg);
+		struct freed *f = slot ? counters(slot) : 0;
+		if (f)
+			f->kernel_pages += val; /* per-CPU value, no other writer on this CPU */
+		return 0;
+	}
+	if (val >= 0)
+		return 0;
+	__u32 *slot = slot_of_memcg(memcg);
+	if (!slot)
+		slot = slot_of_current();
+	if (!slot)
+		return 0;
+	struct freed *f = counters(slot);
 	if (!f)
-		return;
-	/* per-CPU value: no other writer on this CPU while we run */
-	f->bytes += (len + PAGE_SIZE_B - 1) & ~(PAGE_SIZE_B - 1);
+		return 0;
+	/* tp_btf programs do not nest on a CPU: plain adds to the per-CPU value are safe */
+	f->bytes += (__u64)(-(__s64)val) * PAGE_SIZE_B;
 	f->calls += 1;
-}
-
-static __always_inline int counts_advice(__u64 adv)
-{
-	return adv == ADV_DONTNEED || adv == ADV_FREE || adv == ADV_REMOVE;
-}
-
-static __always_inline struct pt_regs *user_regs(void)
-{
-	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-}
-
-/* Layout of syscalls:sys_exit_* (tracefs .../format): 8 bytes common, nr, ret. */
-struct sys_exit_args {
-	__u64 common;
-	long nr;
-	long ret;
-};
-
-SEC("tracepoint/syscalls/sys_exit_munmap")
-int tp_exit_munmap(struct sys_exit_args *ctx)
-{
-	if (ctx->ret != 0)
-		return 0;
-	__u32 *slot = slot_of_current();
-	if (!slot)
-		return 0;
-	credit(slot, user_regs()->si);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_madvise")
-int tp_exit_madvise(struct sys_exit_args *ctx)
-{
-	if (ctx->ret != 0)
-		return 0;
-	__u32 *slot = slot_of_current();
-	if (!slot)
-		return 0;
-	struct pt_regs *regs = user_regs();
-	if (!counts_advice(regs->dx))
-		return 0;
-	credit(slot, regs->si);
-	return 0;
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(raw_exit, struct pt_regs *regs, long ret)
-{
-	if (ret != 0)
-		return 0;
-	long nr = regs->orig_ax;
-	if (nr != NR_MUNMAP && nr != NR_MADVISE)
-		return 0;
-	__u32 *slot = slot_of_current();
-	if (!slot)
-		return 0;
-	if (nr == NR_MADVISE && !counts_advice(regs->dx))
-		return 0;
-	credit(slot, regs->si);
 	return 0;
 }
 
@@ -173,6 +180,12 @@ int BPF_PROG(inherit_on_fork, struct task_struct *parent, struct task_struct *ch
 	__u32 s = *slot;
 	/* BPF_NOEXIST: a full map refuses the insert; the next read re-registers */
 	bpf_map_update_elem(&pid_slots, &ctgid, &s, BPF_NOEXIST);
+	return 0;
+}
+
+SEC("tp_btf/mod_memcg_lruvec_state")
+int BPF_PROG(empty_lruvec, struct mem_cgroup *memcg, int item, int val)
+{
 	return 0;
 }
 
