@@ -160,7 +160,8 @@ def _prerequisite_checks() -> list[Check]:
         "eBPF memcg tracepoints", not missing,
         f"{', '.join(_ebpf.TRACEPOINTS)} in BTF (raw tracepoints: no tracefs needed, "
         "no hook on any syscall)" if not missing else
-        f"missing {', '.join(missing)}: needs Linux 6.14 or newer (fallback: RSS sampling)"))
+        f"missing {', '.join(missing)}: a kernel with the memcg tracepoints is needed "
+        "(fallback: RSS sampling)"))
     memcg = _ebpf.memory_controller_enabled()
     checks.append(Check(
         "memory cgroup controller", memcg,

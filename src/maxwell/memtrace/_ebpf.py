@@ -100,42 +100,42 @@ def default_design() -> str:
 
 
 def available(object_path: Path = OBJECT_PATH, procfs: Path = PROCFS) -> Availability:
-    """Cheap checks, no side effects: object, BTF and tracepoints, memcg, libbpf, privileges."""
+    """Cheap checks, no side effects: object, BTF and tracepoints, memcg, libbpf, privileges.
+
+    Every missing prerequisite is named (joined by "; "), each with its fix.
+    """
+    why: list[str] = []
     if not is_elf(object_path):
-        return Availability(
-            False,
+        why.append(
             f"{object_path.name} not built "
             "(run `make bpf`; needs clang, llvm, libbpf-dev, bpftool: "
-            "`sudo apt-get install clang llvm libbpf-dev bpftool`)",
+            "`sudo apt-get install clang llvm libbpf-dev bpftool`)"
         )
     if not BTF_PATH.exists():
-        return Availability(
-            False, f"{BTF_PATH} missing: kernel built without BTF (CONFIG_DEBUG_INFO_BTF)"
-        )
-    missing = missing_tracepoints()
-    if missing:
-        return Availability(
-            False,
-            f"kernel lacks the tracepoint(s) {', '.join(missing)} "
-            "(memcg tracepoints need Linux 6.14 or newer)",
-        )
+        why.append(f"{BTF_PATH} missing: kernel built without BTF (CONFIG_DEBUG_INFO_BTF)")
+    else:
+        missing = missing_tracepoints()
+        if missing:
+            why.append(
+                f"kernel lacks the tracepoint(s) {', '.join(missing)} (a kernel with the "
+                "memcg tracepoints of include/trace/events/memcg.h is needed)"
+            )
     if not memory_controller_enabled(procfs):
-        return Availability(
-            False, "memory cgroup controller disabled (cgroup_disable=memory): no page accounting"
-        )
+        why.append("memory cgroup controller disabled (cgroup_disable=memory): no page accounting")
     try:
         _libbpf.lib()
     except OSError as err:
-        return Availability(False, str(err))
+        why.append(str(err))
     caps = _cap_eff(procfs)
     has_admin = bool(caps >> _CAP_SYS_ADMIN & 1)
     has_bpf = bool(caps >> _CAP_BPF & 1) and bool(caps >> _CAP_PERFMON & 1)
     if not (has_admin or has_bpf):
-        return Availability(
-            False,
+        why.append(
             f"not privileged (uid {os.geteuid()}, needs CAP_BPF+CAP_PERFMON "
-            "or CAP_SYS_ADMIN; run as root)",
+            "or CAP_SYS_ADMIN; run as root)"
         )
+    if why:
+        return Availability(False, "; ".join(why))
     return Availability(
         True, "BPF object built, BTF and memcg tracepoints present, libbpf loadable, privileged"
     )
