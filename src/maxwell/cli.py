@@ -12,7 +12,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+
+from maxwell.common import Commands, UsageError, add_root_args
 
 # The packages that contribute subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -29,30 +30,10 @@ COMMAND_MODULES = (
     "maxwell.dashboard._cli",  # dashboard
 )
 
+# Re-exported: the registry and the usage error live in maxwell.common.
+__all__ = ["COMMAND_MODULES", "Commands", "UsageError", "add_root_args", "build_parser", "main"]
+
 Handler = Callable[[argparse.Namespace], int]
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
-
-
-@dataclass
-class Commands:
-    """The subparser groups a package may add to: top level, `bench …`, `experiment …`."""
-
-    top: argparse._SubParsersAction[argparse.ArgumentParser]
-    bench: argparse._SubParsersAction[argparse.ArgumentParser]
-    experiment: argparse._SubParsersAction[argparse.ArgumentParser]
-
-
-def add_root_args(parser: argparse.ArgumentParser) -> None:
-    """Filesystem roots for the hardware readers (fake trees in tests, real / by default)."""
-    g = parser.add_argument_group(
-        "filesystem roots (default: env MAXWELL_*_ROOT, else /sys, /dev, /proc)"
-    )
-    g.add_argument("--sysfs-root", metavar="DIR", default=None)
-    g.add_argument("--dev-root", metavar="DIR", default=None)
-    g.add_argument("--procfs-root", metavar="DIR", default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,13 +1,23 @@
-"""Shared answers to "can this backend work here?" and "is this machine ready?".
+"""Shared answers every package gives: bad input, "can this work here?", doctor lines,
+and the shape of the command registry each package adds its subcommands to.
 
 Every hardware-facing backend (physics readers, membrane tiers, memory tracers)
 answers `available()` with an `Availability`, and `maxwell doctor` gathers
-`Check` rows from each package. Neither ever raises: detection explains.
+`Check` rows from each package; neither ever raises: detection explains.
+`UsageError` is bad input from the user (one line, exit code 2). Each package's
+`_cli.py` registers its subcommands into a `Commands` (so no package imports
+the `maxwell` command itself). Stdlib only; imports nothing of Maxwell.
 """
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import dataclass
 from typing import NamedTuple
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
 
 
 class Availability(NamedTuple):
@@ -26,3 +36,22 @@ class Check(NamedTuple):
     check: str
     ok: bool
     detail: str
+
+
+@dataclass
+class Commands:
+    """The subparser groups a package may add to: top level, `bench …`, `experiment …`."""
+
+    top: argparse._SubParsersAction[argparse.ArgumentParser]
+    bench: argparse._SubParsersAction[argparse.ArgumentParser]
+    experiment: argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def add_root_args(parser: argparse.ArgumentParser) -> None:
+    """Filesystem roots for the hardware readers (fake trees in tests, real / by default)."""
+    g = parser.add_argument_group(
+        "filesystem roots (default: env MAXWELL_*_ROOT, else /sys, /dev, /proc)"
+    )
+    g.add_argument("--sysfs-root", metavar="DIR", default=None)
+    g.add_argument("--dev-root", metavar="DIR", default=None)
+    g.add_argument("--procfs-root", metavar="DIR", default=None)

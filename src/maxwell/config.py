@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from maxwell.cli import UsageError
+from maxwell.common import UsageError
 
 POLICIES = ("cfs", "maxwell")
 

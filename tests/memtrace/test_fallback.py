@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from maxwell.availability import Check
+from maxwell.common import Check
 from maxwell.memtrace import MemtraceError, _ebpf, _rss, doctor_checks, open_tracer
 
 MIB = 1 << 20

@@ -15,7 +15,7 @@ import statistics
 import sys
 import time
 
-from maxwell.cli import Commands, UsageError
+from maxwell.common import Commands, UsageError
 
 
 def register(commands: Commands) -> None:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maxwell.cli import Commands, UsageError, add_root_args
+from maxwell.common import Commands, UsageError, add_root_args
 
 HW_CLASS_NAMES = ("laptop", "desktop", "server")
 

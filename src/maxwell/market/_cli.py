@@ -12,7 +12,7 @@ import argparse
 import json
 import math
 
-from maxwell.cli import Commands, UsageError
+from maxwell.common import Commands, UsageError
 
 TARGET_MS = 100.0
 

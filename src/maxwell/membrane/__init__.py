@@ -47,7 +47,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from maxwell.availability import Availability, Check
+from maxwell.common import Availability, Check
 from maxwell.membrane._base import Backend, Handle
 from maxwell.membrane._cleanup import cleanup_stale
 from maxwell.membrane._microvm import MicrovmOptions

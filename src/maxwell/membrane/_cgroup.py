@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 from maxwell.membrane import _proc
 from maxwell.membrane._base import Backend, Handle
 from maxwell.membrane._types import AgentSpec, MembraneError, Usage

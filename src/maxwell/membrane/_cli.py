@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from maxwell.cli import Commands, UsageError
+from maxwell.common import Commands, UsageError
 
 
 def register(commands: Commands) -> None:

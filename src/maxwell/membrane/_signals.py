@@ -19,7 +19,7 @@ import signal
 import time
 from pathlib import Path
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 from maxwell.membrane import _proc
 from maxwell.membrane._base import Backend, Handle
 from maxwell.membrane._types import AgentSpec, MembraneError, Usage

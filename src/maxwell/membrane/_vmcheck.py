@@ -17,7 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
-from maxwell.availability import Check
+from maxwell.common import Check
 
 KVM_GET_API_VERSION = 0xAE00  # _IO(KVMIO, 0x00)
 KVM_CREATE_VM = 0xAE01  # _IO(KVMIO, 0x01)

@@ -46,7 +46,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from maxwell.availability import Availability, Check
+from maxwell.common import Availability, Check
 
 __all__ = ["MemtraceError", "Tracer", "available_backends", "doctor_checks", "open_tracer"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from maxwell.cli import Commands, UsageError
+from maxwell.common import Commands, UsageError
 
 
 def register(commands: Commands) -> None:

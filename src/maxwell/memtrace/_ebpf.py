@@ -20,7 +20,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 from maxwell.memtrace import _cgroup, _libbpf
 
 BPF_DIR = Path(__file__).resolve().parent / "bpf"

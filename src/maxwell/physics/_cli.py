@@ -15,7 +15,7 @@ import math
 import sys
 from typing import Any
 
-from maxwell.cli import Commands, UsageError, add_root_args
+from maxwell.common import Commands, UsageError, add_root_args
 
 # Runtime dependencies reported by `maxwell doctor` (pyproject's [project] list).
 PACKAGES = (
@@ -173,7 +173,7 @@ def _sensors(args: argparse.Namespace) -> int:
 
 def _external_checks(module_name: str) -> list[Any]:
     """A package's own doctor lines, or one line saying they are not available yet."""
-    from maxwell.availability import Check
+    from maxwell.common import Check
 
     short = module_name.rsplit(".", 1)[-1]
     try:
@@ -191,7 +191,7 @@ def _doctor(args: argparse.Namespace) -> int:
     from importlib import metadata
 
     from maxwell import __version__
-    from maxwell.availability import Check
+    from maxwell.common import Check
     from maxwell.physics import Roots, doctor_checks
 
     roots = Roots.from_env(args.sysfs_root, args.dev_root, args.procfs_root)

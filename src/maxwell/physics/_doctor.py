@@ -4,7 +4,7 @@ closes what it opened."""
 
 from __future__ import annotations
 
-from maxwell.availability import Check
+from maxwell.common import Check
 from maxwell.physics._records import Roots
 from maxwell.physics._sensors import _PlausibleTemp, energy_readers, source_label, temp_readers
 

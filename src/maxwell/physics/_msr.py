@@ -22,7 +22,7 @@ import errno
 import os
 from pathlib import Path
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 from maxwell.physics._io import read_int, read_text, sorted_numeric
 from maxwell.physics._records import RawCounter, SensorError, unavailable
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 from maxwell.physics._io import is_permission_error, read_int, read_text, sorted_numeric
 from maxwell.physics._records import RawCounter, SensorError, unavailable
 

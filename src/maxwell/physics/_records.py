@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 from maxwell.physics._counters import EnergyAccumulator
 from maxwell.physics._hwmon import HwmonEnergy, HwmonTemp
 from maxwell.physics._msr import MsrEnergy, MsrTemp

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 from maxwell.physics._io import read_int, read_text, sorted_numeric
 from maxwell.physics._records import SensorError, unavailable
 

@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maxwell.cli import Commands, UsageError
+from maxwell.common import Commands, UsageError
 
 if TYPE_CHECKING:
     from maxwell.report import RunSummary

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from maxwell.cli import Commands, UsageError, add_root_args
+from maxwell.common import Commands, UsageError, add_root_args
 
 
 def _load_config(path: str | None) -> Any:
