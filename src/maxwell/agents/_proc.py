@@ -10,34 +10,20 @@ no-op.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing as mp
 import os
-import signal
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
+from maxwell._deathsig import die_with_parent
+
 if TYPE_CHECKING:
     from maxwell.agents.sdk import Agent
 
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Ask for SIGKILL when the parent exits (and exit now if it already has).
-
-    `parent_pid` is the parent's pid taken before the fork, to close the race
-    where the parent dies between fork and prctl.
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(0)
+# die_with_parent is re-exported: the workers of both built-in agents arm it.
+__all__ = ["die_with_parent", "start_workers", "stop_workers", "wait_ready"]
 
 
 def start_workers(target: Callable[..., None], worker_args: Iterable[tuple[Any, ...]],

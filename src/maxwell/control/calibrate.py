@@ -81,12 +81,11 @@ class SimRig:
         return self._t_s, self.cores if self._on else 0.0, self.plant.temp_c
 
 
-# A burner dies with its parent (PR_SET_PDEATHSIG = 1, SIGKILL), checks it was not
-# orphaned before that took effect, stops itself, and spins once resumed.
-_BURN = """import ctypes, os, signal, sys
-ctypes.CDLL(None).prctl(1, signal.SIGKILL)
-if os.getppid() != int(sys.argv[1]):
-    sys.exit(0)
+# A burner dies with its parent (maxwell._deathsig: PR_SET_PDEATHSIG, exiting if it
+# was orphaned before that took effect), stops itself, and spins once resumed.
+_BURN = """import os, signal, sys
+from maxwell._deathsig import die_with_parent
+die_with_parent(int(sys.argv[1]))
 os.kill(os.getpid(), signal.SIGSTOP)
 while True:
     pass

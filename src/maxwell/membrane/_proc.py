@@ -17,7 +17,6 @@ long-lived thread (the supervisor's main thread).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import secrets
@@ -27,9 +26,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from maxwell import _deathsig
+from maxwell._deathsig import die_with_parent
 from maxwell.membrane._types import AgentSpec, MembraneError
 
-PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 # The environment tag every agent carries: MAXWELL_MEMBRANE=<supervisor-id>/<agent>.
@@ -37,10 +37,6 @@ PR_SET_CHILD_SUBREAPER = 36
 # can still be found (signals tier) and a dead supervisor's leftovers recognised.
 TAG_VAR = "MAXWELL_MEMBRANE"
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_prctl = _libc.prctl
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-_prctl.restype = ctypes.c_int
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -70,7 +66,8 @@ def pid_alive(pid: int) -> bool:
 
 def set_child_subreaper() -> bool:
     """Make orphaned descendants reparent to us, so we can reap them (and find them)."""
-    return bool(_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    prctl = _deathsig.prctl
+    return prctl is not None and int(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
 
 
 class ProcStat(NamedTuple):
@@ -165,7 +162,6 @@ def spawn(spec: AgentSpec, tag: str, procs_files: Sequence[Path]) -> subprocess.
     """
     parent = os.getpid()
     encoded = [os.fsencode(p) for p in procs_files]
-    prctl = _prctl
     launch = None
     argv, cwd = list(spec.argv), spec.cwd
     env = dict(os.environ)
@@ -182,11 +178,9 @@ def spawn(spec: AgentSpec, tag: str, procs_files: Sequence[Path]) -> subprocess.
     drop = launch.child_drop if launch is not None else None
 
     def child_setup() -> None:
-        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            os._exit(125)
-        # The supervisor may have died between fork and prctl: then nobody
-        # would ever send the death signal, so die now.
-        if os.getppid() != parent:
+        # The supervisor may have died between fork and prctl: then nobody would
+        # ever send the death signal, so die now (both cases exit 125).
+        if not die_with_parent(parent, signal.SIGKILL, orphan_status=125):
             os._exit(125)
         # A real-time supervisor set up without SCHED_RESET_ON_FORK (e.g. by
         # chrt) would make the cgroup write fail under RT group scheduling.
