@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from membrane_backends import CGROUP_ROOT, TIERS, make_backend
 from membrane_programs import BURNER, DOUBLE_FORK, PY, SUPERVISOR, exists, wait_for
 
-from conftest import CGROUP_ROOT, TIERS, make_backend
 from maxwell.membrane import AgentSpec, cleanup_stale
 from maxwell.membrane._cgroup import CgroupBackend
 from maxwell.membrane._proc import pid_alive, read_tag, reap, set_child_subreaper

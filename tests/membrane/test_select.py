@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from membrane_backends import CGROUP_ROOT
 
-from conftest import CGROUP_ROOT
 from maxwell.membrane import (
     AgentSpec,
     MembraneError,
