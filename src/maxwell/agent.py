@@ -10,11 +10,12 @@
 The wire protocol underneath is documented in docs/protocol.md; nothing here is
 required to take part (any program that speaks the protocol is an agent, and one
 that speaks nothing is still run, metered and charged). Re-exports
-`maxwell.agents.sdk`; touches only the agent's own socket.
+`maxwell.agents.client`; touches only the agent's own socket.
 """
 
 from __future__ import annotations
 
+from maxwell.agents.client import Agent, NotUnderMaxwell, Rejected, connect
 from maxwell.agents.protocol import (
     PROTOCOL_VERSION,
     ErrorMessage,
@@ -22,7 +23,6 @@ from maxwell.agents.protocol import (
     VerdictMessage,
     Welcome,
 )
-from maxwell.agents.sdk import Agent, NotUnderMaxwell, Rejected, connect
 
 __all__ = [
     "PROTOCOL_VERSION",

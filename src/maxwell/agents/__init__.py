@@ -1,5 +1,6 @@
 """Agents: the built-in Scientist and Miner, the wire protocol, the supervisor's
-Endpoint, the work Verifier and the agent SDK (public as `maxwell.agent`).
+Endpoint, the work Verifier and the agent SDK's client (`client.py`, public as
+`maxwell.agent`).
 
 The supervisor uses `builtin_argv`, `Endpoint` and `Verifier`; the records that
 `Endpoint.poll()` returns live in `maxwell.agents.protocol`. Imports here are

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from maxwell._deathsig import die_with_parent
 
 if TYPE_CHECKING:
-    from maxwell.agents.sdk import Agent
+    from maxwell.agents.client import Agent
 
 # die_with_parent is re-exported: the workers of both built-in agents arm it.
 __all__ = ["die_with_parent", "start_workers", "stop_workers", "wait_ready"]

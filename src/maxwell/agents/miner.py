@@ -28,8 +28,8 @@ from multiprocessing.connection import Connection
 
 from maxwell.agents._proc import die_with_parent, start_workers, stop_workers, wait_ready
 from maxwell.agents.builtin import add_arguments
+from maxwell.agents.client import Agent, NotUnderMaxwell, Rejected, connect
 from maxwell.agents.protocol import Tick
-from maxwell.agents.sdk import Agent, NotUnderMaxwell, Rejected, connect
 
 _PAGE = mmap.PAGESIZE
 _REPORT_S = 0.25  # how often a worker tells the main process its hash count

@@ -29,8 +29,8 @@ from typing import Any
 
 from maxwell.agents._proc import die_with_parent, start_workers, stop_workers, wait_ready
 from maxwell.agents.builtin import add_arguments
+from maxwell.agents.client import Agent, NotUnderMaxwell, Rejected, connect
 from maxwell.agents.protocol import Tick, VerdictMessage
-from maxwell.agents.sdk import Agent, NotUnderMaxwell, Rejected, connect
 from maxwell.agents.verify import DEFAULT_MAX_HI
 
 

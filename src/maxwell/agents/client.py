@@ -1,4 +1,5 @@
-"""The agent side of the protocol: connect, bid, report work, follow the ticks.
+"""The agent SDK's client: the agent side of the protocol (connect, bid, report work,
+follow the ticks); `endpoint` is the supervisor's side.
 
 Public as `maxwell.agent`. A whole agent::
 
