@@ -20,8 +20,10 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "maxwell"
 LAYERS: list[set[str]] = [
     # Shared answers and process plumbing: stdlib only.
     {"maxwell", "common", "_deathsig"},
+    # The microVM guest image (built from files; the microVM tier boots it).
+    {"image"},
     # The machine-facing backends, the pure market and ledger, the record, the agents.
-    {"physics", "ledger", "market", "membrane", "memtrace", "record", "agents", "image"},
+    {"physics", "ledger", "market", "membrane", "memtrace", "record", "agents"},
     # Control (calibration drives the physics), what reads records, the public SDK.
     {"control", "report", "dashboard", "agent"},
     # The pure core joining control, market and ledger.

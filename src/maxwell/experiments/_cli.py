@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maxwell.cli import Commands, UsageError
+from maxwell.common import Commands, UsageError
 
 MIN_SIM_SEEDS = 30
 LIVE_QUICK_SEEDS = 5

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from maxwell import economy
-from maxwell.cli import UsageError
+from maxwell.common import UsageError
 from maxwell.experiments.policies import ThermalCap, TickView, oracle_shares
 from maxwell.experiments.scenario import Cast, Scenario
 

@@ -356,7 +356,7 @@ class Maxwell(Policy):
 
 def check_policies(names: list[str]) -> list[str]:
     """Validate a --policies list (UsageError naming the bad entry)."""
-    from maxwell.cli import UsageError
+    from maxwell.common import UsageError
 
     out = []
     for name in names:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from maxwell.cli import UsageError
+from maxwell.common import UsageError
 from maxwell.experiments.scenario import Scenario, _parse_value, validate
 from maxwell.experiments.stats import median_ci
 

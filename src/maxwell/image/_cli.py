@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from maxwell.cli import Commands
+from maxwell.common import Commands
 
 
 def register(commands: Commands) -> None:

@@ -22,7 +22,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 
 BINARY = "firecracker"
 VSOCK_GUEST_CID = 3  # the lowest guest CID (0-2 are reserved)

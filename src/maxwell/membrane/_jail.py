@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maxwell.availability import Availability, Check
+from maxwell.common import Availability, Check
 from maxwell.membrane import _seccomp
 from maxwell.membrane._types import MembraneError
 

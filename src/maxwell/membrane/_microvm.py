@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 from maxwell.membrane._base import Backend, Handle
 from maxwell.membrane._qmp import QMP
 from maxwell.membrane._types import AgentSpec, MembraneError, Usage

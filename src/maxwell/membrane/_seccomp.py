@@ -24,7 +24,7 @@ import os
 import tempfile
 from typing import Any, NamedTuple
 
-from maxwell.availability import Availability
+from maxwell.common import Availability
 
 CLONE_NEWUSER = 0x10000000
 TIOCSTI = 0x5412
