@@ -190,6 +190,9 @@ def _sweep(args: argparse.Namespace) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "sweep.json").write_text(json.dumps(_clean(result), indent=1) + "\n")
+        from maxwell.experiments.report import write_sweep_report
+
+        write_sweep_report(result, out)
     if args.json:
         print(json.dumps(_clean(result)))
     else:

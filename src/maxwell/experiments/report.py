@@ -136,3 +136,75 @@ def write_report(result: dict[str, Any], out: Path) -> list[Path]:
     )
     written.append(md)
     return written
+
+
+def write_sweep_report(result: dict[str, Any], out: Path) -> list[Path]:
+    """Plots of a sweep against its first swept key: value per J and false kills by
+    policy (medians, 95 % intervals), and — when cfs and maxwell both ran — Maxwell's
+    gain over cfs (paired by seed) against the parasites' energy share under cfs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import json
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from maxwell.experiments.stats import paired_ratio_ci
+
+    keys = list(result["sets"])
+    if not keys:
+        return []
+    key = keys[0]
+    written: list[Path] = []
+    groups = result["groups"]
+    policies = result["policies"]
+
+    def xs_for(p: str, metric: str) -> tuple[list[float], list[float], list[float], list[float]]:
+        rows = [g for g in groups if g["policy"] == p]
+        x = [float(g["set"][key]) for g in rows]
+        m = [g[metric]["median"] or 0.0 for g in rows]
+        lo = [g[metric]["ci95"][0] or 0.0 for g in rows]
+        hi = [g[metric]["ci95"][1] or 0.0 for g in rows]
+        return x, m, lo, hi
+
+    for metric, fname, label in (("value_per_j", "sweep_value_per_j.png", "value per J"),
+                                 ("false_kills", "sweep_false_kills.png", "false kills")):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for p in policies:
+            x, m, lo, hi = xs_for(p, metric)
+            ax.errorbar(x, m, yerr=[np.maximum(np.subtract(m, lo), 0),
+                                    np.maximum(np.subtract(hi, m), 0)],
+                        marker="o", capsize=3, label=p)
+        ax.set_xlabel(key)
+        ax.set_ylabel(f"{label} (median, 95 % CI)")
+        ax.set_title(f"{result['scenario']}: {label} vs {key} (simulated, {result['seeds']} seeds)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        written.append(out / fname)
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+
+    if "cfs" in policies and "maxwell" in policies:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        res = result["results"]
+        for combo in {json.dumps(g["set"], sort_keys=True) for g in groups}:
+            c = json.loads(combo)
+            rows = {p: {r["seed"]: r for r in res if r["policy"] == p and r["set"] == c}
+                    for p in ("cfs", "maxwell")}
+            seeds = sorted(set(rows["cfs"]) & set(rows["maxwell"]))
+            share = float(np.median([rows["cfs"][s]["parasite_energy_share"] for s in seeds]))
+            iv = paired_ratio_ci([rows["maxwell"][s]["value_per_j"] for s in seeds],
+                                 [rows["cfs"][s]["value_per_j"] for s in seeds])
+            ax.errorbar([share], [iv.median], yerr=[[iv.median - iv.lo], [iv.hi - iv.median]],
+                        marker="o", capsize=3, color="tab:green")
+            ax.annotate(f"{key.split('.')[-1]}={c[key]}", (share, iv.median), fontsize=7)
+        ax.axhline(1.0, color="k", lw=0.5)
+        ax.set_xlabel("parasites' share of agents' energy under cfs")
+        ax.set_ylabel("value/J maxwell ÷ cfs, paired by seed")
+        ax.set_title("gain vs parasite share (simulated)")
+        fig.tight_layout()
+        written.append(out / "gain_vs_parasite_share.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written
