@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "maxwell.agents._cli",  # bench agents
     "maxwell.report._cli",  # report, export, baseline
     "maxwell.dashboard._cli",  # dashboard
+    "maxwell.sim._cli",  # sim, bench sim
 )
 
 # Re-exported: the registry and the usage error live in maxwell.common.

@@ -9,18 +9,24 @@ does the type checking; this module turns its errors into one-line messages.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import os
 import shutil
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from maxwell.common import UsageError
 
 POLICIES = ("cfs", "maxwell")
+# Simulated agent models (`maxwell sim` only); their options are checked by
+# `maxwell.sim.models` when a simulation is built.
+ModelName = Literal["scientist", "miner", "worker", "parasite", "liar", "bursty", "slow_start",
+                    "churner"]
+MODELS: tuple[str, ...] = get_args(ModelName)
 
 
 class ConfigError(UsageError, ValueError):
@@ -135,6 +141,8 @@ class AgentSection(_Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     builtin: Literal["scientist", "miner"] | None = None
     cmd: list[str] | None = None
+    # A simulated model instead of a program (see MODELS): only `maxwell sim` runs it.
+    model: ModelName | None = None
     funds: float = Field(ge=0)
     workers: int = Field(1, ge=1, le=64)
     # The bid that stands until the agent bids itself (and forever for a program that
@@ -154,6 +162,9 @@ class AgentSection(_Section):
         """The command that starts this agent (a built-in's options are checked here)."""
         if self.cmd is not None:
             return list(self.cmd)
+        if self.model is not None:
+            raise ConfigError(f"agent {self.name!r} is a simulated model ({self.model}): "
+                              "run this config with `maxwell sim`")
         from maxwell.agents import builtin_argv
 
         assert self.builtin is not None
@@ -169,6 +180,9 @@ class AgentSection(_Section):
             key = "initial_bid" if "initial_bid" in opts else "bid"
             price = float(self.options.get(key, opts[key].default))
             slots = int(self.options.get("slots", 0) or self.workers)
+        elif self.model is not None:
+            price = float(self.options.get("initial_bid", self.options.get("bid", price)))
+            slots = int(self.options.get("slots", 0) or self.workers)
         if self.default_bid is not None:
             price = self.default_bid
         if self.default_slots is not None:
@@ -177,8 +191,9 @@ class AgentSection(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> AgentSection:
-        if (self.builtin is None) == (self.cmd is None):
-            raise ValueError("give exactly one of builtin = \"scientist\"|\"miner\" or cmd = [...]")
+        if sum(x is not None for x in (self.builtin, self.cmd, self.model)) != 1:
+            raise ValueError("give exactly one of builtin = \"scientist\"|\"miner\", cmd = [...] "
+                             "or model = \"...\" (simulated)")
         if self.cmd is not None and not self.cmd:
             raise ValueError("cmd must name a program")
         return self
@@ -197,8 +212,8 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> Config:
-        names = [a.name for a in self.agents]
-        dup = {n for n in names if names.count(n) > 1}
+        counts = Counter(a.name for a in self.agents)  # linear: simulations have 10⁵ agents
+        dup = {n for n, c in counts.items() if c > 1}
         if dup:
             raise ValueError(f"agent names must be unique (repeated: {', '.join(sorted(dup))})")
         return self
@@ -251,7 +266,7 @@ def _check_programs(cfg: Config, source: str) -> None:
                 raise ConfigError(
                     f"{source}: agents[{i}].cmd: program {prog!r} not found or not executable"
                 )
-        else:
+        elif agent.builtin is not None:
             try:
                 agent.argv()
             except (ValueError, TypeError) as err:

@@ -155,6 +155,16 @@ def render(
             "not with a wattmeter.",
             "",
         ]
+    simulated = [r.label for r in runs if r.membrane_backend == "simulated"]
+    if simulated:
+        lines += [
+            f"> **Simulated.** {', '.join(f'**{s}**' for s in simulated)}: `maxwell sim` ran "
+            "the live tick loop and economy over *modelled* agents on a *modelled* host "
+            "(CPU shares, work, claims, memory freed and the plant are all models; see the "
+            "run's host facts for the calibration used). Nothing in a simulated run was "
+            "measured.",
+            "",
+        ]
     lines += ["## Runs", ""]
     run_rows = []
     for r in runs:

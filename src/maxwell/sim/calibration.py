@@ -1,0 +1,173 @@
+"""Calibrating the Scientist and Miner models from measurements on this machine.
+
+`measure()` runs the real built-in Scientist stand-alone (no supervisor: it prints
+one JSON line per sieved segment) twice: once with almost nothing to do, which
+gives the CPU its start-up costs (interpreter, imports, forking workers); once on
+`segments` segments of the demo's size at a magnitude the demo reaches (2^33),
+which gives the numbers sieved per CPU-second of the whole process tree and the
+share of that CPU its workers report with their claims (what its bidder divides
+by). CPU is counted from the kernel's rusage of the reaped tree, so other load on
+the machine does not bias it (wall-clock figures would be). Live runs, when given
+(`from_runs`), add what only a supervisor sees: each agent's spawn → hello delay.
+
+The result is one JSON file (`default_path()`: ``~/.config/maxwell/sim-calibration.json``
+by platformdirs, or a path of one's choice) that `maxwell sim` reads; without one
+the models use round defaults and every run says "uncalibrated". Runs real
+processes; no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from maxwell.sim.models import Calibration
+
+CALIBRATION_NAME = "sim-calibration.json"
+_START = 1 << 33  # a magnitude the 60 s demo's Scientist sieves through
+
+
+class CalibrationError(ValueError):
+    """A calibration file that cannot be read (the message names the file)."""
+
+
+def default_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path("maxwell") / CALIBRATION_NAME
+
+
+def _children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _run_scientist(workers: int, segment: int, start: int, stop: int) -> tuple[float, float,
+                                                                             list[dict[str, Any]]]:
+    """(tree CPU-seconds, wall seconds, its JSON lines) of one stand-alone Scientist."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAXWELL_")}
+    argv = [sys.executable, "-m", "maxwell.agents.scientist", "--workers", str(workers),
+            "--segment-size", str(segment), "--start", str(start), "--stop", str(stop)]
+    c0, t0 = _children_cpu_s(), time.monotonic()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    wall, cpu = time.monotonic() - t0, _children_cpu_s() - c0
+    if proc.returncode != 0:
+        raise RuntimeError(f"the Scientist exited with {proc.returncode}: {proc.stderr[-300:]}")
+    lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    return cpu, wall, lines
+
+
+def measure(*, workers: int = 2, segment_size: int = 1 << 24, segments: int = 48,
+            repeats: int = 3) -> Calibration:
+    """Measure the Scientist's start-up CPU and sieving rate here (a few seconds)."""
+    startup = []
+    for _ in range(repeats):
+        cpu, _wall, _ = _run_scientist(workers, segment_size, _START, _START + 1000)
+        startup.append(cpu)
+    startup_cpu = statistics.median(startup)
+    rates, fractions = [], []
+    for _ in range(repeats):
+        cpu, _wall, lines = _run_scientist(workers, segment_size, _START,
+                                           _START + segments * segment_size)
+        work_cpu = max(cpu - startup_cpu, 1e-9)
+        numbers = sum(int(x["hi"]) - int(x["lo"]) for x in lines)
+        rates.append(numbers / work_cpu)
+        fractions.append(min(sum(float(x["cpu_s"]) for x in lines) / work_cpu, 1.0))
+    return Calibration(
+        sieve_numbers_per_cpu_s=statistics.median(rates),
+        worker_cpu_fraction=statistics.median(fractions),
+        scientist_startup_cpu_s=startup_cpu,
+        source=f"measured {datetime.now(UTC).isoformat(timespec='seconds')} on {os.uname().nodename}",
+        measured={
+            "workers": workers, "segment_size": segment_size, "segments": segments,
+            "start": _START, "repeats": repeats,
+            "sieve_numbers_per_cpu_s_runs": [round(r) for r in rates],
+            "worker_cpu_fraction_runs": [round(f, 4) for f in fractions],
+            "startup_cpu_s_runs": [round(s, 4) for s in startup],
+            "load_avg_1min": round(os.getloadavg()[0], 2),
+        },
+    )
+
+
+def from_runs(cal: Calibration, run_dirs: list[Path]) -> Calibration:
+    """Take each built-in's spawn → hello delay (median over the runs) from live runs."""
+    from maxwell.record import RunReader
+
+    hello: dict[str, list[float]] = {"scientist": [], "miner": []}
+    for d in run_dirs:
+        with RunReader(d) as r:
+            builtin = {a["name"]: a.get("builtin") for a in r.config().get("agents", [])}
+            if r.host().get("simulated"):
+                raise CalibrationError(f"{d}: a simulated run cannot calibrate the simulator")
+            for ev in r.events():
+                kind = builtin.get(ev.agent or "")
+                if ev.kind == "hello" and kind in hello:
+                    hello[kind].append(float(ev.t_s))
+    changes: dict[str, Any] = {}
+    if hello["scientist"]:
+        changes["scientist_startup_s"] = statistics.median(hello["scientist"])
+    if hello["miner"]:
+        changes["miner_startup_s"] = statistics.median(hello["miner"])
+    measured = {**cal.measured, "hello_s_from_runs": {k: v for k, v in hello.items() if v},
+                "runs": [str(d) for d in run_dirs]}
+    return Calibration(**{**asdict(cal), **changes, "measured": measured})
+
+
+def save(cal: Calibration, path: Path | None = None) -> Path:
+    p = path or default_path()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(asdict(cal), indent=2, sort_keys=True) + "\n")
+    return p
+
+
+def load(path: Path | None = None) -> Calibration:
+    """The calibration at `path` (default: the user's, if any; else the defaults)."""
+    p = path or default_path()
+    if path is None and not p.exists():
+        return Calibration()
+    try:
+        data = json.loads(p.read_text())
+    except OSError as err:
+        raise CalibrationError(f"{p}: cannot read: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise CalibrationError(f"{p}: not a calibration file: {err}") from None
+    known = {f.name for f in fields(Calibration)}
+    if not isinstance(data, dict) or set(data) - known:
+        raise CalibrationError(f"{p}: not a calibration file (unknown keys "
+                               f"{sorted(set(data) - known) if isinstance(data, dict) else ''})")
+    try:
+        return Calibration(**data)
+    except TypeError as err:
+        raise CalibrationError(f"{p}: {err}") from None
+
+
+def foreign_series(run_dir: Path) -> list[float]:
+    """Cores a live run's host spent outside its agents, tick by tick.
+
+    busy cores (from /proc/stat) minus the agents' CPU over the interval: the
+    supervisor itself, its verification work and every other process. A simulated
+    run replaying it shares the same remaining cores between its models.
+    """
+    from maxwell.record import RunReader
+
+    with RunReader(run_dir) as r:
+        ticks = r.ticks()
+        cpu: dict[float, float] = {}
+        for a in r.agent_ticks():
+            cpu[a.t_s] = cpu.get(a.t_s, 0.0) + a.cpu_s
+    out, last_t, last_cpu = [], 0.0, 0.0
+    for t in ticks:
+        agents_cpu = cpu.get(t.t_s, last_cpu)
+        dt = max(t.t_s - last_t, 1e-9)
+        out.append(max(t.busy_cores - (agents_cpu - last_cpu) / dt, 0.0))
+        last_t, last_cpu = t.t_s, agents_cpu
+    return out
