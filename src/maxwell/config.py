@@ -9,10 +9,10 @@ does the type checking; this module turns its errors into one-line messages.
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 import os
 import shutil
 import tomllib
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args

@@ -51,7 +51,7 @@ def test_li_counts_the_primes_of_a_segment_within_a_tenth_of_a_percent() -> None
 def test_options_are_checked_with_a_message_naming_the_key() -> None:
     with pytest.raises(ModelOptionError, match="'value_rat'"):
         check_model_options("worker", {"value_rat": 1.0})
-    with pytest.raises(ModelOptionError, match="'lie_factor'.*\\[1, "):
+    with pytest.raises(ModelOptionError, match=r"'lie_factor'.*\[1, "):
         check_model_options("liar", {"lie_factor": 0.5})
     with pytest.raises(ModelOptionError, match="unknown model"):
         check_model_options("wizard", {})

@@ -29,36 +29,32 @@ bounty_per_unit = 2e-6
 name = "useful"
 model = "worker"
 funds = 20
-options = { value_rate = 2e6 }
+options = { value_rate = 2e6, initial_bid = 1.0 }
 [[agents]]
 name = "parasite"
 model = "parasite"
-funds = 20
-options = { bid = 3.0 }
+funds = 10
+options = { bid = 5.0 }
 [[agents]]
 name = "liar"
 model = "liar"
 funds = 20
-options = { value_rate = 2e6, lie_factor = 3.0 }
+options = { value_rate = 2e6, lie_factor = 3.0, initial_bid = 4.5 }
 [[agents]]
 name = "bursty"
 model = "bursty"
 funds = 20
-options = { burst_period_s = 6, burst_duty = 0.3 }
+options = { burst_period_s = 6, burst_duty = 0.3, initial_bid = 2.0 }
 [[agents]]
 name = "slow"
 model = "slow_start"
 funds = 20
-options = { first_proof_cpu_s = 5 }
+options = { first_proof_cpu_s = 5, initial_bid = 1.5 }
 [[agents]]
 name = "churner"
 model = "churner"
 funds = 20
-[[agents]]
-name = "scientist"
-builtin = "scientist"
-funds = 30
-workers = 2
+options = { initial_bid = 0.8 }
 """
 
 
@@ -118,7 +114,10 @@ def test_a_simulated_run_is_labelled_and_reads_like_a_live_one(tmp_path: Path) -
 
     feed = RunFeed.open(db)
     try:
-        assert feed.n_ticks() == 20
+        feed.poll()
+        snap = feed.snapshot()
+        assert feed.n_ticks == 20 and snap is not None
+        assert snap.agent("miner") is not None
     finally:
         feed.close()
 

@@ -86,7 +86,8 @@ def measure(*, workers: int = 2, segment_size: int = 1 << 24, segments: int = 48
         sieve_numbers_per_cpu_s=statistics.median(rates),
         worker_cpu_fraction=statistics.median(fractions),
         scientist_startup_cpu_s=startup_cpu,
-        source=f"measured {datetime.now(UTC).isoformat(timespec='seconds')} on {os.uname().nodename}",
+        source=f"measured {datetime.now(UTC).isoformat(timespec='seconds')} "
+               f"on {os.uname().nodename}",
         measured={
             "workers": workers, "segment_size": segment_size, "segments": segments,
             "start": _START, "repeats": repeats,

@@ -292,7 +292,7 @@ class Population:
         return price, self.slots.copy()
 
 
-def _on_time(t: float, period: FloatArray, on: FloatArray) -> FloatArray:
+def _on_time(t: float | FloatArray, period: FloatArray, on: FloatArray) -> FloatArray:
     """Time spent 'on' in [0, t) for cycles of `period` that are on for their first `on`."""
     cycles = np.floor(t / period)
     return np.asarray(cycles * on + np.minimum(t - cycles * period, on), dtype=np.float64)
@@ -335,7 +335,8 @@ def build_population(agents: Sequence[AgentModel], calibration: Calibration,
     from maxwell.agents.sieve import interval_count_bound
 
     cols: dict[str, list[float]] = {k: [] for k in (
-        "workers", "slots", "startup_s", "startup_cpu_s", "efficiency", "kind", "claim_cpu_s", "report_fraction",
+        "workers", "slots", "startup_s", "startup_cpu_s", "efficiency", "kind", "claim_cpu_s",
+        "report_fraction",
         "value_rate", "segment", "start", "ceiling", "lie", "first_proof_cpu_s",
         "burst_period_s", "burst_duty", "churn_per_s", "churn_per_cpu_s", "strategy",
         "fixed_bid", "initial_bid", "margin")}
@@ -345,8 +346,9 @@ def build_population(agents: Sequence[AgentModel], calibration: Calibration,
         o.update(a.options)
         row = dict.fromkeys(cols, 0.0)
         row.update(workers=float(a.workers), slots=o["slots"] or float(a.workers),
-                   startup_s=o["startup_s"], startup_cpu_s=o["startup_cpu_s"], efficiency=1.0, lie=1.0, burst_period_s=1.0,
-                   burst_duty=1.0, claim_cpu_s=1.0, report_fraction=1.0, ceiling=2.0)
+                   startup_s=o["startup_s"], startup_cpu_s=o["startup_cpu_s"], efficiency=1.0,
+                   lie=1.0, burst_period_s=1.0, burst_duty=1.0, claim_cpu_s=1.0,
+                   report_fraction=1.0, ceiling=2.0)
         if a.model == "scientist":
             seg = o["segment_size"]
             row.update(kind=KIND_PRIMES, segment=seg, start=o["start"],

@@ -10,7 +10,6 @@ No I/O, no wall clock.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -41,9 +40,9 @@ class SimSampler(_View):
     energy_measured = False
     temp_measured = False
 
-    @property
-    def idle_power_w(self) -> float:
-        return self.world.plant_params.idle_power_w
+    def __init__(self, world: World, now: Callable[[], float]) -> None:
+        super().__init__(world, now)
+        self.idle_power_w = world.plant_params.idle_power_w
 
     def sample(self, now_s: float) -> PhysicsSample:
         w = self.world
@@ -198,10 +197,6 @@ class SimChannel(_View):
 
     def close(self) -> None:
         pass
-
-
-def finite_or(x: float, default: float) -> float:
-    return x if math.isfinite(x) else default
 
 
 def parts_facts(world: World, calibration: Any) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from maxwell.record import Recorder
 from maxwell.run.build import _gains, economy_params, plan_for
 from maxwell.run.clock import VirtualClock
 from maxwell.run.live import RecorderSink
-from maxwell.run.loop import Loop, Parts
-from maxwell.run.parts import Sink, TickRecord
+from maxwell.run.loop import Loop
+from maxwell.run.parts import Parts, Sink, TickRecord
 from maxwell.run.policy import EconomyPolicy
 from maxwell.sim.models import (
     BID_VALUE,
