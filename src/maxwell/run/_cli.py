@@ -233,16 +233,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         Console(stderr=True).print(
-            f"Maxwell demo{' (simulated)' if args.sim else ''}: the same agents and funding, "
-            f"{duration:.0f} s under Linux's scheduler, then {duration:.0f} s under Maxwell's "
-            f"market. Output in {out}/"
+            f"Maxwell demo: the same agents and funding, {duration:.0f} s under Linux's "
+            f"scheduler, then {duration:.0f} s under Maxwell's market. Output in {out}/"
         )
-    if args.sim:
-        from maxwell.sim._cli import sim_demo
-
-        result = sim_demo(cfg, args, out, duration)
-    else:
-        result = run_demo(cfg, duration, out, roots=_roots(args), progress=show, tui=args.tui)
+    result = run_demo(cfg, duration, out, roots=_roots(args), progress=show, tui=args.tui)
     report_md = None
     if not args.no_report:
         from maxwell.report import write_report
@@ -298,11 +292,6 @@ def register(commands: Commands) -> None:
     d.add_argument("--json", action="store_true", help="print one JSON object")
     d.add_argument("--tui", action="store_true", help="show the live dashboard during each run")
     d.add_argument("--no-report", action="store_true", help="skip report.md and plots")
-    d.add_argument("--sim", action="store_true",
-                   help="simulate both runs (maxwell sim: modelled agents and host, in seconds)")
-    from maxwell.sim._cli import add_sim_args
-
-    add_sim_args(d)
     add_root_args(d)
     d.set_defaults(func=_cmd_demo)
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maxwell.cli import Commands, UsageError
+from maxwell.common import Commands, UsageError
 
 
 def _calibration(args: argparse.Namespace) -> Any:
@@ -143,6 +143,52 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="replay the foreign load a live run recorded, tick by tick")
 
 
+def _cmd_demo_sim(args: argparse.Namespace) -> int:
+    """`maxwell demo --sim`: the live demo's command, both runs simulated."""
+    from maxwell.run._cli import _default_out, _duration, _load_config, comparison_table
+
+    cfg = _load_config(args.config)
+    duration = _duration(args, cfg)
+    out = Path(args.out) if args.out else _default_out("demo-sim")
+    for p in ("cfs", "maxwell"):
+        if (out / p / "run.db").exists():
+            raise UsageError(f"{out / p}/run.db exists: choose another --out directory")
+    result = sim_demo(cfg, args, out, duration)
+    if not args.no_report:
+        from maxwell.report import write_report
+
+        result["report"] = str(write_report([out / "cfs", out / "maxwell"], out / "report"))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    g = result["gain"]
+    console.print(comparison_table(result["runs"]["cfs"], result["runs"]["maxwell"],
+                                   float("nan") if g is None else g))
+    console.print(f"SIMULATED (modelled agents and host; calibration: "
+                  f"{_calibration(args).source}); run databases: {out}/cfs/run.db, "
+                  f"{out}/maxwell/run.db")
+    return 0
+
+
+def _add_demo_sim(commands: Commands) -> None:
+    """`--sim` on the live `maxwell demo` (registered here: the shell knows no simulator)."""
+    demo = commands.top.choices.get("demo")
+    if demo is None:
+        return
+    live = demo.get_default("func")
+    demo.add_argument("--sim", action="store_true",
+                      help="simulate both runs (maxwell sim: modelled agents and host; seconds)")
+    add_sim_args(demo)
+
+    def func(args: argparse.Namespace) -> int:
+        return _cmd_demo_sim(args) if args.sim else int(live(args))
+
+    demo.set_defaults(func=func)
+
+
 def register(commands: Commands) -> None:
     p = commands.top.add_parser("sim", help="a simulated run (same loop and economy, modelled "
                                 "agents and host); writes DIR/run.db")
@@ -165,3 +211,4 @@ def register(commands: Commands) -> None:
     b.add_argument("--record", choices=("none", "ticks"), default="none")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_cmd_bench)
+    _add_demo_sim(commands)
