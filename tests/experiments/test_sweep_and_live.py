@@ -55,3 +55,20 @@ def test_live_baselines_apply_through_the_membrane(tmp_path):
     w = run_live(scn, "watchdog:1", 1, 3.0, tmp_path / "wd")
     assert w["kills"] >= 1  # the miner never proves anything
     assert os.path.exists(w["db"])
+
+
+def test_ladder_table_reads_compare_results(tmp_path):
+    from maxwell.experiments.compare import compare_sim
+    from maxwell.experiments.report import ladder_markdown, markdown_table, write_report
+
+    scn = _short()
+    res = compare_sim(scn, ["cfs", "watchdog:10", "weights", "oracle", "maxwell",
+                            "maxwell-lambda0"], [1, 2, 3])
+    assert set(res["policies"]["maxwell"]) >= {"value_per_j", "oracle_fraction", "false_kills",
+                                               "parasite_energy_share", "time_above_setpoint_s"}
+    assert res["policies"]["oracle"]["oracle_fraction"]["median"] == 1.0
+    assert res["labels"]["runs"] == "simulated" and res["labels"]["energy"] == "modelled"
+    files = write_report(res, tmp_path)
+    assert all(f.exists() and f.stat().st_size > 0 for f in files)
+    assert "× oracle" in markdown_table(res)
+    assert "| demo | simulated | 3 |" in ladder_markdown([res])

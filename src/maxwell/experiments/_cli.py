@@ -51,6 +51,14 @@ def register(commands: Commands) -> None:
     cmp_.add_argument("--first-seed", type=int, default=1, help="seeds are FIRST..FIRST+N-1")
     cmp_.set_defaults(func=_compare)
 
+    lad = commands.experiment.add_parser(
+        "ladder", help="one table across scenarios from compare --out directories",
+        description="Read the compare.json of each directory and print, per scenario, each"
+        " policy's value per J as a fraction of the oracle's and Maxwell's verdict against"
+        " the watchdog and the weights baselines.")
+    lad.add_argument("dirs", nargs="+", metavar="DIR", help="compare --out directories")
+    lad.set_defaults(func=_ladder)
+
     sw = commands.experiment.add_parser(
         "sweep", help="scenario × parameter values × seeds on a Dask cluster",
         description="Simulate every combination of the --set values for N seeds, on a Dask"
@@ -66,7 +74,11 @@ def register(commands: Commands) -> None:
     sw.add_argument("--cluster", default=None, metavar="ADDRESS|local",
                     help="a Dask scheduler address (tcp://host:8786) or 'local'")
     sw.add_argument("--workers", type=int, default=2, help="--cluster local: worker processes")
-    sw.add_argument("--out", metavar="DIR", default=None, help="write sweep.json here")
+    sw.add_argument("--verify", action="store_true",
+                    help="with --cluster: run the grid again in this process and report"
+                    " whether every number matches exactly (matches_in_process)")
+    sw.add_argument("--out", metavar="DIR", default=None,
+                    help="write sweep.json, report plots here")
     sw.add_argument("--json", action="store_true", help="print one JSON object")
     sw.set_defaults(func=_sweep)
 
@@ -167,6 +179,22 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def _ladder(args: argparse.Namespace) -> int:
+    from maxwell.experiments.report import ladder_markdown
+
+    results = []
+    for d in args.dirs:
+        p = Path(d) / "compare.json"
+        try:
+            results.append(json.loads(p.read_text()))
+        except OSError as err:
+            raise UsageError(f"{p}: cannot read: {err.strerror}") from None
+        except json.JSONDecodeError as err:
+            raise UsageError(f"{p}: not a compare result: {err}") from None
+    print(ladder_markdown(results))
+    return 0
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from maxwell.experiments.scenario import load_scenario
     from maxwell.experiments.sweep import parse_sets, sweep
@@ -186,6 +214,14 @@ def _sweep(args: argparse.Namespace) -> int:
                        cluster=args.cluster, workers=args.workers, progress=cb)
     finally:
         stop()
+    if args.verify:
+        if args.cluster is None:
+            raise UsageError("--verify compares a --cluster run with this process: add --cluster")
+        from maxwell.experiments.sweep import same_numbers
+
+        here = sweep(scn, sets, policies, list(range(1, args.seeds + 1)))
+        result["matches_in_process"] = same_numbers(result, here)
+        result["in_process_wall_s"] = here["wall_s"]
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -197,6 +233,8 @@ def _sweep(args: argparse.Namespace) -> int:
         print(json.dumps(_clean(result)))
     else:
         print(f"{result['runs']} runs on {result['engine']} in {result['wall_s']:.1f} s")
+        if "matches_in_process" in result:
+            print(f"same numbers as in this process: {result['matches_in_process']}")
         for g in result["groups"]:
             vpj = g["value_per_j"]
             print(f"{json.dumps(g['set'])} {g['policy']}: value/J {vpj['median']:.4g}"

@@ -208,3 +208,30 @@ def write_sweep_report(result: dict[str, Any], out: Path) -> list[Path]:
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)
     return written
+
+
+LADDER_COLUMNS = ("cfs", "weights", "watchdog:10", "watchdog:30", "thermal-cap", "maxwell")
+
+
+def ladder_markdown(results: list[dict[str, Any]]) -> str:
+    """One row per scenario: each policy's value per J as a fraction of the oracle's
+    (median [95 % CI], paired by seed), and whether Maxwell's value-per-J interval lies
+    wholly above (▲), below (▼) or overlaps (≈) the watchdog's and the weights'."""
+    head = ("| scenario | mode | seeds | " + " | ".join(f"{c} × oracle" for c in LADDER_COLUMNS)
+            + " | maxwell vs watchdog:10 / :30 / weights |\n"
+            + "| --- " * (4 + len(LADDER_COLUMNS)) + "|\n")
+    rows = []
+    for r in results:
+        pol, beats = r["policies"], r["beats"]
+        cells = [_iv(pol[c]["oracle_fraction"], 3) if c in pol else "—" for c in LADDER_COLUMNS]
+
+        def mark(p: str) -> str:
+            b = beats.get(p)
+            if b is None:
+                return "—"
+            return "▲" if b["maxwell_above"] else ("▼" if b["maxwell_below"] else "≈")
+
+        rows.append(f"| {r['scenario']} | {r['labels']['runs']} | {r['seeds']} | "
+                    + " | ".join(cells)
+                    + f" | {mark('watchdog:10')} / {mark('watchdog:30')} / {mark('weights')} |")
+    return head + "\n".join(rows) + "\n"

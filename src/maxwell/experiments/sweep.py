@@ -152,3 +152,15 @@ def _on_dask(
         if local is not None:
             local.close()
     return [r for r in results if r is not None], engine
+
+
+def same_numbers(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two sweeps of one grid produced identical figures, run by run (exact
+    equality; the measured mechanism CPU time is left out)."""
+    import json
+
+    def rows(r: dict[str, Any]) -> list[str]:
+        return sorted(json.dumps({k: v for k, v in x.items() if k != "mechanism_cpu_s"},
+                                 sort_keys=True) for x in r["results"])
+
+    return rows(a) == rows(b) and len(a["results"]) == len(b["results"])
