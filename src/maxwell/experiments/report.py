@@ -225,7 +225,7 @@ def ladder_markdown(results: list[dict[str, Any]]) -> str:
         pol, beats = r["policies"], r["beats"]
         cells = [_iv(pol[c]["oracle_fraction"], 3) if c in pol else "—" for c in LADDER_COLUMNS]
 
-        def mark(p: str) -> str:
+        def mark(p: str, beats: dict[str, Any] = beats) -> str:
             b = beats.get(p)
             if b is None:
                 return "—"
