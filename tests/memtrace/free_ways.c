@@ -2,13 +2,15 @@
  * A hostile agent for the memtrace tests: frees N bytes of memory it wrote,
  * by one way chosen on the command line. Compiled by the test with cc.
  *
- *   free_ways WAY N
+ *   free_ways WAY N [FIFO]
  *
  * prints "ready <pid>", waits for a line, touches N bytes (every page
  * written), prints "touched", waits for a line, frees them by WAY, prints
  * "freed", waits for a line and exits 0. WAY "exit" exits right after
  * "touched" + a line (the test waits for the process); "forkexit" forks
  * children that each touch N/8 and exit, all reaped before "freed".
+ * With FIFO, the lines are read from it instead of stdin (an agent started by
+ * the membrane, whose stdin is not ours).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -77,10 +79,12 @@ static long munmap_int80(void *addr, size_t len)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: free_ways WAY N\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: free_ways WAY N [FIFO]\n");
 		return 2;
 	}
+	if (argc == 4 && !freopen(argv[3], "r", stdin))
+		die("open FIFO");
 	const char *way = argv[1];
 	size_t n = strtoul(argv[2], NULL, 10);
 	char *p = NULL;

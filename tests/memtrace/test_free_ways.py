@@ -179,3 +179,37 @@ def test_rss_fallback_sees_the_ways_it_says_it_sees(way, agents):
         assert got >= 0.95 * FREED, f"{WAYS[way]}: {got / FREED:.2%}"
     else:
         assert got <= 0.05 * FREED, f"{WAYS[way]}: {got / FREED:.2%} (said unseen)"
+
+
+def test_a_parasite_spawned_by_the_membrane_pays_for_its_children(tracer, free_ways, tmp_path):
+    """The production path: the membrane puts the agent in its own memory cgroup before
+    exec; its children inherit it, allocate 64 MiB between them and exit."""
+    import os
+    import time
+
+    from maxwell import membrane
+    from maxwell.membrane import AgentSpec, MembraneError
+
+    try:
+        backend = membrane.select_backend("hybrid", clean_first=False)
+    except MembraneError as err:
+        pytest.skip(f"hybrid membrane unavailable here: {err}")
+    fifo = tmp_path / "steps"
+    os.mkfifo(fifo)
+    try:
+        spec = AgentSpec(name="parasite", argv=[str(free_ways), "forkexit", str(FREED), str(fifo)],
+                         log_path=tmp_path / "parasite.log")
+        handle = backend.spawn(spec)
+        tracer.add("parasite", handle.cgroup_id, handle.pid)
+        assert tracer.keyed_by["parasite"] == "memcg"
+        before = tracer.read({"parasite": handle.pids()})["parasite"]
+        with open(fifo, "w") as steps:  # blocks until the agent opens its end
+            steps.write("go\ngo\ngo\n")
+        deadline = time.monotonic() + 30
+        while handle.alive() and time.monotonic() < deadline:
+            time.sleep(0.01)  # waiting for a real process to finish, not testing logic
+        assert handle.exit_status == 0
+        got = tracer.read({"parasite": []})["parasite"] - before
+    finally:
+        backend.close()
+    assert 0.95 * FREED <= got <= 1.05 * FREED, f"{got / FREED:.2%} of 64 MiB"

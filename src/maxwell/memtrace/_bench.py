@@ -17,7 +17,9 @@ faulted in before, which crosses the same hooks):
 - `overhead_ns_per_untraced_page`: another process's pages (what the rest of
   the machine pays for a page it faults in and frees);
 - `overhead_ns_per_untraced_syscall`: a syscall that touches no memory;
-- `floor_ns_*`: the same with the empty programs.
+- `floor_ns_*`: the same with the empty programs;
+- `baseline_ns_per_page` / `_per_syscall`: what a page (write + free) and a
+  getppid() cost with nothing attached, to read the others against.
 
 Touches a temporary cgroup and the BPF syscall.
 """
@@ -155,6 +157,8 @@ def run(events: int = 4000, runs: int = 31, prefer: str = "auto") -> dict[str, A
         s: {"agent": [], "other": [], "syscall": []} for s in ("page", "empty")
     }
     counted: list[int] = []
+    base_page: list[float] = []  # the page's own cost, nothing attached (for relative figures)
+    base_sys: list[float] = []
     load_before = _load()
     try:
         cg_id = None
@@ -190,6 +194,8 @@ def run(events: int = 4000, runs: int = 31, prefer: str = "auto") -> dict[str, A
                     counted.append(got)
                 elif got != 0 and ebpf is not None:
                     counted.append(-got)  # a detached tracer must count nothing
+            base_page.append(t["none"][1] / pages)
+            base_sys.append(t["none"][2] / n)
             for state in states[1:]:
                 per[state]["agent"].append((t[state][0] - t["none"][0]) / pages)
                 per[state]["other"].append((t[state][1] - t["none"][1]) / pages)
@@ -219,6 +225,8 @@ def run(events: int = 4000, runs: int = 31, prefer: str = "auto") -> dict[str, A
         "overhead_ns_per_untraced_page_iqr": _iqr(page["other"]),
         "overhead_ns_per_untraced_syscall": _median(page["syscall"]),
         "overhead_ns_per_untraced_syscall_iqr": _iqr(page["syscall"]),
+        "baseline_ns_per_page": _median(base_page),
+        "baseline_ns_per_syscall": _median(base_sys),
         "runs": runs,
         "keyed_by": keyed,
         "workload": "c" if child is not None else "python",

@@ -74,6 +74,10 @@ def _bench(args: argparse.Namespace) -> int:
             f"{key:17s} {result[f'overhead_ns_per_{key}']} ns {what} "
             f"(IQR {iqr[0]}..{iqr[1]}{extra})"
         )
+    print(
+        f"baseline          {result['baseline_ns_per_page']} ns per page, "
+        f"{result['baseline_ns_per_syscall']} ns per syscall (nothing attached)"
+    )
     load = result["load_avg_1min"]
     print(f"load average      {load} (before, after; workload {result['workload']})")
     return 0
