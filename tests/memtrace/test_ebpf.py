@@ -160,3 +160,23 @@ def test_cgroup_and_pid_agents_coexist(ebpf_tracer, cgroups, workloads):
     p.cmd("munmap 12288")
     after = ebpf_tracer.read(pids)
     assert (after["a"] - before["a"], after["p"] - before["p"]) == (8192, 12288)
+
+
+def test_agents_sharing_a_memory_cgroup_are_told_apart_by_their_own_cgroups(
+    ebpf_tracer, cgroups, workloads
+):
+    a, cg_a = _in_cgroup(cgroups, workloads, "a")
+    b, cg_b = _in_cgroup(cgroups, workloads, "b")
+    mem_a = cgroups.memory_leaf(cgroups.base / "a")
+    if mem_a is None:
+        return  # memory is not a v1 controller here: the v2 cgroups are the memcgs
+    (mem_a / "cgroup.procs").write_text(f"{b.pid}\n")  # b now charges a's memory cgroup
+    ebpf_tracer.add("a", cg_a, a.pid)
+    ebpf_tracer.add("b", cg_b, b.pid)
+    assert (ebpf_tracer.keyed_by["a"], ebpf_tracer.keyed_by["b"]) == ("cgroup", "cgroup")
+    pids = {"a": [a.pid], "b": [b.pid]}
+    before = ebpf_tracer.read(pids)
+    a.cmd("munmap 8192")
+    b.cmd("munmap 12288")
+    after = ebpf_tracer.read(pids)
+    assert (after["a"] - before["a"], after["b"] - before["b"]) == (8192, 12288)

@@ -180,6 +180,8 @@ class EbpfTracer:
         self._pid_agents: set[str] = set()
         self._leaders: dict[str, int] = {}
         self.keyed_by: dict[str, str] = {}  # agent -> "memcg" | "cgroup" | "pid"
+        self._cgroup_ids: dict[str, int | None] = {}
+        self._memcg_owner: dict[int, str] = {}  # memcg id -> agent ("" once shared)
         self._config = 0
         self._kernel_deficit: list[int] = []  # per slot: the largest kernel-context drop seen
         self._batch_ok = True
@@ -213,12 +215,27 @@ class EbpfTracer:
         self._leaders[name] = pid
         while len(self._kernel_deficit) <= slot:
             self._kernel_deficit.append(0)
+        self._cgroup_ids[name] = cgroup_id
         memcg = self._dedicated_memcg(pid)
-        if memcg is not None:
+        owner = self._memcg_owner.get(memcg) if memcg is not None else None
+        if memcg is not None and owner not in (None, name):
+            # Two agents in one memory cgroup: its pages cannot tell them apart.
+            self._memcgs.delete(struct.pack("Q", memcg))
+            self._memcg_owner[memcg] = ""
+            self._key_by_context(owner, self._cgroup_ids[owner], self._leaders[owner])
+            memcg = None
+        if memcg is not None and owner != "":
             # Its pages are charged there from before exec (the membrane joins it first).
             self._memcgs.update(struct.pack("Q", memcg), value)
+            self._memcg_owner[memcg] = name
             self.keyed_by[name] = "memcg"
-        elif cgroup_id is not None:
+        else:
+            self._key_by_context(name, cgroup_id, pid)
+
+    def _key_by_context(self, name: str, cgroup_id: int | None, pid: int) -> None:
+        """Credit `name` with frees made in its tasks' context (v2 cgroup id, else pid)."""
+        value = struct.pack("I", self._slots[name])
+        if cgroup_id is not None:
             self._cgroups.update(struct.pack("Q", cgroup_id), value)
             self._set_config(_CONFIG_CGROUP_KEYS)
             self.keyed_by[name] = "cgroup"

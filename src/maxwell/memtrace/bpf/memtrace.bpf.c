@@ -12,6 +12,9 @@
  *  - NR_SHMEM, val < 0: shmem/tmpfs/memfd pages removed from their file
  *    (filemap_unaccount_folio).
  *
+ * A decrement inside a user page fault is a page replaced (copy-on-write,
+ * NUMA migration), not given back, and is skipped.
+ *
  * Updates made by the kernel on its own behalf (in a kernel thread, or in
  * reclaim/compaction context: PF_MEMALLOC) are not the agent's doing:
  * migration and THP collapse unmap pages and map their copies, swap-out keeps
@@ -151,6 +154,13 @@ int BPF_PROG(page_unmapped, struct mem_cgroup *memcg, int item, int val)
 		return 0;
 	}
 	if (val >= 0)
+		return 0;
+	/*
+	 * Inside a user page fault a page is replaced, not given back: copy-on-write
+	 * maps a copy and unmaps the original (when the original could not be reused),
+	 * NUMA migration likewise. in_user_fault is the memcg's own fault marker.
+	 */
+	if (BPF_CORE_READ_BITFIELD(task, in_user_fault))
 		return 0;
 	__u32 *slot = slot_of_memcg(memcg);
 	if (!slot)
