@@ -50,6 +50,7 @@ from pathlib import Path
 from maxwell.common import Availability, Check
 from maxwell.membrane._base import Backend, Handle
 from maxwell.membrane._cleanup import cleanup_stale
+from maxwell.membrane._jail import Jail, JailConfig, JailRequest
 from maxwell.membrane._microvm import MicrovmOptions
 from maxwell.membrane._microvm import options_from_config as microvm_options
 from maxwell.membrane._priority import raise_priority
@@ -62,6 +63,9 @@ __all__ = [
     "Backend",
     "CleanupReport",
     "Handle",
+    "Jail",
+    "JailConfig",
+    "JailRequest",
     "MembraneError",
     "MicrovmOptions",
     "Usage",

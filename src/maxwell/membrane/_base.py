@@ -73,6 +73,12 @@ class Handle(ABC):
     def alive(self) -> bool:
         """True while any process of the tree is alive."""
 
+    def verify(self) -> list[str]:
+        """Re-check that what this handle enforces still holds (frozen state, quota),
+        restore it where it drifted, and describe each drift (empty: untouched).
+        Tiers that enforce nothing checkable return []."""
+        return []
+
     def _reap_leader(self, timeout_s: float) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=timeout_s)

@@ -6,8 +6,10 @@ file it mmaps, and a burner outside the membrane that loads the other core.
 confirmation, and the counter then stays still for a verification window; if it
 still moved, the stop time is when it last moved). `stop_*`: the same request
 without waiting for the kernel (pause(wait=False)); the counter alone tells when
-the agent stopped. `resume_*`: request → the counter moves again. Touches only
-the processes and cgroups it creates.
+the agent stopped. `resume_*`: request → the counter moves again. The agent runs jailed at the
+level `--jail` gives (default: the best here), and `spawn` times spawn() up to
+the agent's first write, bare and jailed. Touches only the processes and
+cgroups it creates.
 """
 
 from __future__ import annotations
@@ -96,13 +98,18 @@ def _settle(
 
 
 def bench_backend(
-    name: str, cycles: int, cgroup_root: Path, agent_nice: int = 0
+    name: str, cycles: int, cgroup_root: Path, agent_nice: int = 0, jail_mode: str = "off"
 ) -> dict[str, Any]:
     from maxwell.membrane import select_backend
+    from maxwell.membrane._jail import Jail, JailConfig
 
     with tempfile.TemporaryDirectory(prefix="maxwell-bench-") as tmp:
         counter_path = Path(tmp) / "counter"
         counter_path.write_bytes(b"\0" * 8)
+        # A jailed agent is another uid: it passes through the directory to its counter.
+        os.chmod(tmp, 0o711)
+        os.chmod(counter_path, 0o666)
+        jail = Jail(JailConfig(mode=jail_mode))
         fd = os.open(counter_path, os.O_RDWR)
         m = mmap.mmap(fd, 8)
         os.close(fd)
@@ -117,6 +124,7 @@ def bench_backend(
                 AgentSpec(
                     "bench",
                     [sys.executable, "-c", AGENT_CODE, str(counter_path), str(agent_nice)],
+                    jail=jail.request(rw=[counter_path]) if jail.level != "off" else None,
                 )
             )
             deadline = time.monotonic() + 20
@@ -149,9 +157,10 @@ def bench_backend(
                 if confirm:
                     resume_us.append((clock() - t0) / 1e3)
                 time.sleep(RUN_BETWEEN_NS / 1e9)
-            return _summary(pause_us, resume_us, stop_us)
+            return {**_summary(pause_us, resume_us, stop_us), "jail_level": jail.level}
         finally:
             backend.close()
+            jail.close()
             m.close()
 
 
@@ -161,6 +170,8 @@ def run(
     cgroup_root: Path,
     priority: bool,
     agent_nice: int = 0,
+    jail_mode: str = "auto",
+    spawn_samples: int = 20,
 ) -> dict[str, Any]:
     """Benchmark each tier; `agent_nice` < 0 lets the agent beat other work to a CPU."""
     from maxwell.membrane import BACKEND_ORDER, available_backends, raise_priority
@@ -183,12 +194,20 @@ def run(
     load_before = os.getloadavg()[0]
     try:
         for n in names:
-            out[n] = bench_backend(n, cycles, cgroup_root, agent_nice)
+            out[n] = bench_backend(n, cycles, cgroup_root, agent_nice, jail_mode)
     finally:
         burner.kill()
         burner.wait()
+    spawn = None
+    if spawn_samples > 0 and names:
+        from maxwell.membrane import _spawnbench
+
+        # Without the burner: spawning is start-up work, not a race for a CPU.
+        spawn = _spawnbench.run(names[0], spawn_samples, cgroup_root, jail_mode)
     return {
         "backends": out,
+        # spawn() -> the agent's first write, bare and jailed (see _spawnbench).
+        "spawn": spawn,
         "skipped": skipped,
         "priority": prio,
         "load": "1 burner",

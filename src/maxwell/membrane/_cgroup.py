@@ -423,6 +423,43 @@ class CgroupHandle(Handle):
         write_quota(self._cpu, v2, quota)
         self._quota_us, self._quota_set = quota, True
 
+    def verify(self) -> list[str]:
+        """Tamper check: the freeze and quota files still say what we wrote."""
+        if self._killed:
+            return []
+        drift = []
+        try:
+            if self._v2 is not None:
+                frozen = _read(self._v2 / "cgroup.freeze").strip() == "1"
+            elif self._freezer is not None:
+                frozen = not _read(self._freezer / "freezer.state").startswith("THAWED")
+            else:
+                frozen = self.paused
+            if frozen != self.paused:
+                drift.append(f"{'frozen' if frozen else 'thawed'} behind the supervisor's back "
+                             f"(should be {'paused' if self.paused else 'running'}); restored")
+                if self.paused:
+                    self.pause(wait=False)
+                else:
+                    self.resume()
+            if self._quota_set:
+                v2 = self._v2 if self._plan.v2_cpu else None
+                if self._cpu is not None:
+                    raw = _read(self._cpu / "cpu.cfs_quota_us").strip()
+                    now = None if raw == "-1" else int(raw)
+                elif v2 is not None:
+                    raw = _read(v2 / "cpu.max").split()[0]
+                    now = None if raw == "max" else int(raw)
+                else:
+                    now = self._quota_us
+                if now != self._quota_us:
+                    drift.append(f"cpu quota {now} us is not the {self._quota_us} us set; "
+                                 "restored")
+                    write_quota(self._cpu, v2, self._quota_us)
+        except (OSError, ValueError, MembraneError) as err:
+            drift.append(f"cannot re-check: {err}")
+        return drift
+
     # -- metering -----------------------------------------------------------
     def _cpu_s(self) -> float:
         if self._cpuacct is not None:

@@ -37,6 +37,14 @@ def register(commands: Commands) -> None:
         help="run the bench agent at this nice value (e.g. -10 on a machine shared with "
         "other work, so its queueing does not set the tail; default 0)",
     )  # fmt: skip
+    b.add_argument(
+        "--jail", default="auto", choices=["auto", "bwrap", "drop", "user", "off"],
+        help="jail level for the bench agents (default: the best this machine allows)",
+    )  # fmt: skip
+    b.add_argument(
+        "--spawn-samples", type=int, default=20, metavar="N",
+        help="spawns timed bare and jailed for the spawn figure (0: skip)",
+    )  # fmt: skip
     b.add_argument("--cgroup-root", type=Path, default=Path("/sys/fs/cgroup"), metavar="DIR")
     b.set_defaults(func=_bench)
 
@@ -68,7 +76,8 @@ def _bench(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown --backend {name!r}; choose from {', '.join(BACKEND_ORDER)}")
     try:
         result = _bench.run(
-            args.cycles, args.backend, args.cgroup_root, not args.no_priority, args.agent_nice
+            args.cycles, args.backend, args.cgroup_root, not args.no_priority, args.agent_nice,
+            args.jail, args.spawn_samples,
         )
     except MembraneError as err:
         raise UsageError(str(err)) from err
@@ -93,4 +102,9 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"{name:10} {cols[0]:>20} {cols[1]:>20} {cols[2]:>20}  {r['cycles']} cycles")
     for name, why in result["skipped"].items():
         print(f"{name:10} skipped: {why}")
+    sp = result.get("spawn")
+    if sp:
+        print(f"spawn ({sp['backend']}, {sp['samples']} each): bare {sp['bare_median_ms']} ms "
+              f"median, jail {sp['jail_level']} {sp['jail_median_ms']} ms median "
+              f"(p90 {sp['jail_p90_ms']}, max {sp['jail_max_ms']})")
     return 0

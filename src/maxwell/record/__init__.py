@@ -40,7 +40,7 @@ __all__ = [
     "find_db",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.jail_level (additive; version-1 files still read)
 TABLES = ("runs", "ticks", "agent_ticks", "events", "transfers")
 
 
@@ -95,12 +95,14 @@ class Recorder:
         gains: Mapping[str, Any],
         setpoint_c: float,
         landauer_lambda: float,
+        jail_level: str | None = None,
     ) -> int:
         cur = self._db.execute(
             "INSERT INTO runs (started_at, ended_at, policy, duration_s, tick_s, config, host,"
             " energy_source, energy_measured, temp_source, temp_measured, memtrace_source,"
             " memtrace_exact, membrane_backend, gains, setpoint_c, landauer_lambda,"
-            " schema_version) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " schema_version, jail_level)"
+            " VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 started_at,
                 policy,
@@ -119,6 +121,7 @@ class Recorder:
                 setpoint_c,
                 landauer_lambda,
                 SCHEMA_VERSION,
+                jail_level,
             ),
         )
         self.run_id = int(cur.lastrowid or 0)
@@ -208,10 +211,10 @@ class RunReader:
         if row is None:
             self._db.close()
             raise SchemaError(f"{self.path} holds no run yet")
-        if row[0] != SCHEMA_VERSION:
+        if not 1 <= row[0] <= SCHEMA_VERSION:
             self._db.close()
             raise SchemaError(
-                f"{self.path} has schema_version {row[0]}; this Maxwell reads {SCHEMA_VERSION}"
+                f"{self.path} has schema_version {row[0]}; this Maxwell reads 1 to {SCHEMA_VERSION}"
             )
 
     def __enter__(self) -> RunReader:
@@ -224,8 +227,12 @@ class RunReader:
         self._db.close()
 
     def run(self) -> RunRow:
-        row = self._db.execute(f"SELECT {', '.join(RunRow._fields)} FROM runs ORDER BY id LIMIT 1")
-        return RunRow(*row.fetchone())
+        # Columns added after schema_version 1 are nullable: an older database lacks
+        # them, and they read as their defaults.
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
+        fields = [f for f in RunRow._fields if f in have]
+        row = self._db.execute(f"SELECT {', '.join(fields)} FROM runs ORDER BY id LIMIT 1")
+        return RunRow(**dict(zip(fields, row.fetchone(), strict=True)))
 
     @property
     def run_id(self) -> int:

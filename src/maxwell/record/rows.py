@@ -26,6 +26,7 @@ class RunRow(NamedTuple):
     setpoint_c: float
     landauer_lambda: float
     schema_version: int
+    jail_level: str | None = None
 
 
 class TickRow(NamedTuple):

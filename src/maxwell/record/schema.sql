@@ -1,4 +1,4 @@
--- Maxwell run database, schema_version 1. One file per run (WAL mode).
+-- Maxwell run database, schema_version 2 (2 added runs.jail_level; version 1 reads the same). One file per run (WAL mode).
 -- Credits are stored as REAL credits (the ledger keeps integer micro-credits;
 -- values here are those divided by 1e6). Times t_s are seconds since run start.
 
@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS runs (
     gains TEXT NOT NULL,               -- JSON: PID gains and where they came from
     setpoint_c REAL NOT NULL,
     landauer_lambda REAL NOT NULL,
-    schema_version INTEGER NOT NULL
+    schema_version INTEGER NOT NULL,
+    jail_level TEXT                    -- bwrap | drop | user | off (see maxwell doctor); NULL: unknown
 );
 
 CREATE TABLE IF NOT EXISTS ticks (

@@ -75,6 +75,7 @@ class RunSummary:
     landauer_lambda: float
     gains: dict[str, Any]
     agents: tuple[AgentSummary, ...]
+    jail_level: str | None = None  # bwrap | drop | user | off; None: recorded before the jail
 
     @property
     def work_per_j(self) -> float | None:
@@ -243,6 +244,7 @@ def load_run(path: str | Path, label: str | None = None) -> RunData:
         memtrace_source=run.memtrace_source,
         memtrace_exact=bool(run.memtrace_exact),
         membrane_backend=run.membrane_backend,
+        jail_level=run.jail_level,
         peak_temp_c=float(temp_c.max()) if len(temp_c) else None,
         mean_price=float(price.mean()) if len(price) else None,
         setpoint_c=float(run.setpoint_c),
@@ -305,6 +307,7 @@ def run_json(path: str | Path) -> dict[str, Any]:
         "memtrace": s.memtrace_source,
         "memtrace_exact": s.memtrace_exact,
         "membrane": s.membrane_backend,
+        "jail": s.jail_level,
         "work_per_j": s.work_per_j or 0.0,
         "peak_temp_c": s.peak_temp_c if s.peak_temp_c is not None else float("nan"),
         "mean_price": s.mean_price if s.mean_price is not None else float("nan"),

@@ -250,12 +250,26 @@ class LiveRun:
         stack.callback(tracer.close)
         sock_dir = Path(tempfile.mkdtemp(prefix="maxwell-"))
         stack.callback(shutil.rmtree, sock_dir, True)
+        # Jailed agents are other uids: they may pass through (not list) the directory;
+        # SO_PEERCRED and the token decide who is accepted.
+        os.chmod(sock_dir, 0o711)
         endpoint = Endpoint(sock_dir, welcome_extra={
             "bounty_per_unit": cfg.market.bounty_per_unit,
             "tick_s": cfg.run.tick_s,
             "policy": cfg.run.policy,
         })
         stack.callback(endpoint.close)
+        try:
+            jail = membrane.Jail(membrane.JailConfig.from_section(cfg.jail),
+                                 hide=[opts.out_dir.absolute()])
+        except membrane.MembraneError as err:
+            raise ConfigError(f"jail.mode: {err}") from None
+        stack.callback(jail.close)
+        for a in cfg.agents:  # uids first: the endpoint accepts each agent from its own only
+            try:
+                jail.reserve(a.name, a.argv())
+            except membrane.MembraneError as err:
+                raise ConfigError(f"jail: {err}") from None
         gains, gains_doc = _gains(cfg, sensors, opts.roots)
         params = economy_params(cfg, gains)
         rng = np.random.default_rng(cfg.run.seed)
@@ -273,6 +287,7 @@ class LiveRun:
             "memtrace_reason": tracer.reason,
             "memtrace_label": tracer.label,
             "priority": priority,
+            "jail": jail.describe(),
             "stale_cleanup": backend.cleanup_report.to_dict()
             if backend.cleanup_report is not None else None,
         }
@@ -307,6 +322,7 @@ class LiveRun:
             memtrace_source=tracer.source,
             memtrace_exact=tracer.exact,
             membrane_backend=backend.name,
+            jail_level=jail.level,
             gains=gains_doc,
             setpoint_c=cfg.physics.setpoint_c,
             landauer_lambda=cfg.market.landauer_lambda,
@@ -324,13 +340,15 @@ class LiveRun:
                 memory_max_bytes=int(cfg.membrane.memory_max_mb * 2**20)
                 if cfg.membrane.memory_max_mb else None,
                 log_path=logs / f"{a.name}.log",
+                jail=jail.request(rw=[endpoint.path]),
             )
             for a in cfg.agents
         ]
         live = LiveMembrane(backend, specs)
         parts = Parts(
             clock=LiveClock(), sampler=sensors, membrane=live, tracer=LiveTracer(tracer, live),
-            channel=LiveChannel(endpoint, verifier, names), policy=EconomyPolicy(params, rng),
+            channel=LiveChannel(endpoint, verifier, names, uid_of=jail.uid_of),
+            policy=EconomyPolicy(params, rng),
             sinks=sinks,
         )
         plan = plan_for(cfg, opts.stop)

@@ -107,8 +107,14 @@ class LiveMembrane:
             self._dead[i] = True
 
     def recheck(self, state: IntArray, cores: FloatArray) -> list[Note]:
-        # The hook for a per-tick tamper check (frozen state and quota still in force).
-        return []
+        # Each handle re-reads what it enforces (frozen state, quota) and restores any
+        # drift; an agent jailed as its own uid cannot cause one, so a note means a hole.
+        notes = []
+        for i, h in enumerate(self.handles):
+            if self._dead[i]:
+                continue
+            notes += [Note("tamper", h.name, {"drift": d}) for d in h.verify()]
+        return notes
 
     def close(self) -> None:
         self.backend.close()
@@ -158,8 +164,11 @@ class LiveTracer:
 class LiveChannel:
     """The agents' Unix-socket endpoint; work claims are verified as they are read."""
 
-    def __init__(self, endpoint: Endpoint, verifier: Verifier, names: Sequence[str]) -> None:
+    def __init__(self, endpoint: Endpoint, verifier: Verifier, names: Sequence[str],
+                 uid_of: Callable[[str], int | None] | None = None) -> None:
         self.endpoint = endpoint
+        # A jailed agent's own uid: its hello is accepted from that uid only.
+        self.uid_of = uid_of or (lambda name: None)
         self.verifier = verifier
         self.names = list(names)
         self._index = {name: i for i, name in enumerate(self.names)}
@@ -168,7 +177,7 @@ class LiveChannel:
         self.verify_cpu_s = 0.0
 
     def register(self, names: Sequence[str]) -> list[Mapping[str, str]]:
-        return [self.endpoint.register(name) for name in names]
+        return [self.endpoint.register(name, uid=self.uid_of(name)) for name in names]
 
     def wait(self, timeout_s: float) -> bool:
         return self.endpoint.wait(timeout_s)
