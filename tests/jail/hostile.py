@@ -199,6 +199,8 @@ def main() -> None:
             os._exit(0)
         time.sleep(0.2)
         report(False, "left a daemon behind")
+        if args and args[0] == "stay":  # and keep running until the run ends it
+            time.sleep(600)
     elif attack == "fds":
         report(False, sorted(int(x) for x in os.listdir("/proc/self/fd")))
     else:

@@ -1,0 +1,112 @@
+"""Whole runs with jailed agents: nothing outlives the run, whatever the agent does."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from maxwell.membrane._jail import live_uids
+
+from .conftest import HERE, LEVELS, _system_python, skip_unless_level
+
+CONFIG = """
+[run]
+duration_s = {duration}
+tick_s = 0.5
+[jail]
+mode = "{level}"
+[[agents]]
+name = "daemon"
+cmd = ["{py}", "{script}", "daemonize", "stay"]
+funds = 100.0
+[[agents]]
+name = "quiet"
+cmd = ["{py}", "{script}", "sleep", "600"]
+funds = 100.0
+"""
+
+
+def _start(tmp_path: Path, world_dir: Path, level: str, duration: float) -> tuple[
+        subprocess.Popen[bytes], Path]:
+    script = world_dir / "hostile.py"
+    shutil.copy(HERE / "hostile.py", script)
+    os.chmod(script, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+    cfg = tmp_path / "jail.toml"
+    cfg.write_text(CONFIG.format(duration=duration, level=level, py=_system_python(),
+                                 script=script))
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "maxwell", "run", "--config", str(cfg), "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    return proc, out
+
+
+def _jail_record(db: Path, timeout_s: float = 30.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+                row = c.execute("select jail_level, host from runs").fetchone()
+                ticks = c.execute("select count(*) from ticks").fetchone()[0]
+            if row is not None and ticks >= 2:
+                return {"level": row[0], **json.loads(row[1])["jail"]}
+        except sqlite3.Error:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{db}: no run with two ticks in {timeout_s} s")
+
+
+def _gone(uids: list[int], timeout_s: float = 5.0) -> set[int]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = live_uids() & set(uids)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_nothing_outlives_the_run(tmp_path: Path, world_dir: Path, level: str) -> None:
+    skip_unless_level(level)
+    proc, out = _start(tmp_path, world_dir, level, 2.0)
+    jail = _jail_record(out / "run.db")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert jail["level"] == level
+    uids = list(dict(jail["uids"]).values())  # type: ignore[call-overload]
+    assert len(set(uids)) == 2  # one uid per agent
+    assert not _gone(uids), "a process of the agents' uids outlived the run"
+    log = (out / "agents" / "daemon.log").read_text()
+    assert '"left a daemon behind"' in log
+
+
+def test_a_killed_supervisor_takes_the_jailed_agents_along(tmp_path: Path,
+                                                           world_dir: Path) -> None:
+    """SIGKILL: no cleanup code runs; bwrap dies with its parent and its pid namespace
+    with it, daemons included."""
+    skip_unless_level("bwrap")
+    proc, out = _start(tmp_path, world_dir, "bwrap", 60.0)
+    try:
+        jail = _jail_record(out / "run.db")
+        uids = list(dict(jail["uids"]).values())  # type: ignore[call-overload]
+        assert _gone(uids, 0) == set(uids)  # both running (with the daemon) right now
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert not _gone(uids), "a jailed process outlived its SIGKILLed supervisor"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run([sys.executable, "-m", "maxwell", "cleanup"], capture_output=True,
+                       check=False)
