@@ -81,12 +81,14 @@ class Cell:
     def run(self, name: str, attack: str, *args: str, **kw: Any) -> dict[str, Any]:
         return self.verdict(name, self.spawn(name, attack, *args, **kw))
 
-    def wait_running(self, h: Handle, uid: int | None, timeout_s: float = 10.0) -> list[int]:
-        """Pids of the agent's own processes (its uid) once its command runs."""
+    def wait_running(self, h: Handle, uid: int | None, timeout_s: float = 30.0) -> list[int]:
+        """Pids of the agent's own processes (its uid) once `sleep` says it is sleeping."""
         deadline = time.monotonic() + timeout_s
+        log = self.logs / f"{h.name}.log"
         while time.monotonic() < deadline:
             pids = [p for p in h.pids() if uid is None or _uid(p) == uid]
-            if pids and all(_exe_is(p, self.python) for p in pids[:1]):
+            started = log.exists() and "sleeping" in log.read_text()
+            if started and pids and all(_exe_is(p, self.python) for p in pids[:1]):
                 return pids
             time.sleep(0.01)
         raise AssertionError(f"agent {h.name} did not start in {timeout_s} s")

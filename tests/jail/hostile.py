@@ -54,6 +54,7 @@ def main() -> None:
     if os.environ.get("HOSTILE_PATHS"):  # paths it "found" (not named on its command line)
         args += os.environ["HOSTILE_PATHS"].split(":")
     if attack == "sleep":
+        print("sleeping", flush=True)  # started: the interpreter has loaded what it needs
         time.sleep(float(args[0]) if args else 30)
         report(False, "slept")
     elif attack == "write":  # escape a cgroup, thaw itself, freeze a rival, lift a quota

@@ -79,16 +79,20 @@ def _gone(uids: list[int], timeout_s: float = 5.0) -> set[int]:
 @pytest.mark.parametrize("level", LEVELS)
 def test_nothing_outlives_the_run(tmp_path: Path, world_dir: Path, level: str) -> None:
     skip_unless_level(level)
-    proc, out = _start(tmp_path, world_dir, level, 2.0)
+    proc, out = _start(tmp_path, world_dir, level, 8.0)
     jail = _jail_record(out / "run.db")
+    log = out / "agents" / "daemon.log"
+    deadline = time.monotonic() + 30
+    while "left a daemon behind" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The daemon exists while the run is live (else this test could not fail).
+    assert "left a daemon behind" in log.read_text() and proc.poll() is None
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
     assert jail["level"] == level
     uids = list(dict(jail["uids"]).values())  # type: ignore[call-overload]
     assert len(set(uids)) == 2  # one uid per agent
     assert not _gone(uids), "a process of the agents' uids outlived the run"
-    log = (out / "agents" / "daemon.log").read_text()
-    assert '"left a daemon behind"' in log
 
 
 def test_a_killed_supervisor_takes_the_jailed_agents_along(tmp_path: Path,
@@ -100,6 +104,10 @@ def test_a_killed_supervisor_takes_the_jailed_agents_along(tmp_path: Path,
     try:
         jail = _jail_record(out / "run.db")
         uids = list(dict(jail["uids"]).values())  # type: ignore[call-overload]
+        log = out / "agents" / "daemon.log"
+        deadline = time.monotonic() + 30
+        while "left a daemon behind" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert _gone(uids, 0) == set(uids)  # both running (with the daemon) right now
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
