@@ -23,7 +23,7 @@ from membrane_programs import (
 )
 
 from maxwell.membrane import AgentSpec, Backend, MembraneError
-from maxwell.membrane._cgroup import CgroupBackend
+from maxwell.membrane._cgroup import CgroupBackend, CgroupHandle
 from maxwell.membrane._proc import pid_alive
 
 
@@ -35,11 +35,15 @@ def test_pause_stops_the_whole_tree_and_resume_restarts_it(
     wait_for(lambda: min(c.read()) > 0, what="both counters moving")
     h.pause()
     assert h.paused
+    if isinstance(h, CgroupHandle):  # the kernel's own word, for a per-tick re-check
+        assert h.frozen()
     frozen = c.read()
     time.sleep(0.3)
     assert c.read() == frozen, "a paused tree made progress"
     h.resume()
     assert not h.paused
+    if isinstance(h, CgroupHandle):
+        assert not h.frozen()
     wait_for(lambda: all(x > y for x, y in zip(c.read(), frozen, strict=True)), what="resume")
     assert h.alive()
 

@@ -194,7 +194,7 @@ class _StickyFreezer:
 
 
 def test_a_v1_freeze_stuck_in_freezing_is_thawed_and_retried() -> None:
-    from maxwell.membrane._cgroup import freeze_v1
+    from maxwell.membrane._freezer import freeze_v1
 
     f = _StickyFreezer(stuck=2)
     freeze_v1(f.write, f.read, "fake")
@@ -203,7 +203,7 @@ def test_a_v1_freeze_stuck_in_freezing_is_thawed_and_retried() -> None:
 
 
 def test_a_v1_freeze_that_never_completes_is_left_thawed() -> None:
-    from maxwell.membrane._cgroup import V1_FREEZING_RETRIES, freeze_v1
+    from maxwell.membrane._freezer import V1_FREEZING_RETRIES, freeze_v1
 
     f = _StickyFreezer(stuck=1000)
     with pytest.raises(MembraneError, match="stuck in FREEZING"):

@@ -5,8 +5,9 @@ given (and, for pure v2, enables controllers in `subtree_control` on the way
 down), plus the processes inside those cgroups.
 
 One class serves all three tiers; a `_Plan` says which hierarchy does what:
-membership (every hierarchy the agent is placed in), freezing (v2
-`cgroup.freeze` confirmed by `frozen 1` in `cgroup.events`, or the v1 freezer),
+membership (every hierarchy the agent is placed in), freezing (one strategy
+per version in `_freezer.py`: v2 `cgroup.freeze` confirmed by `cgroup.events`,
+or the v1 freezer),
 CPU quota (v2 `cpu.max` or v1 `cpu.cfs_quota_us`), accounting (v2 `cpu.stat` or
 v1 `cpuacct.usage`) and limits (pids, memory).
 """
@@ -16,29 +17,18 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from maxwell.common import Availability
 from maxwell.membrane import _proc
 from maxwell.membrane._base import Backend, Handle
+from maxwell.membrane._freezer import Freezer, freezer_for
 from maxwell.membrane._types import AgentSpec, MembraneError, Usage
 
 TOP = "maxwell"
 CFS_PERIOD_US = 100_000
 CFS_QUOTA_MIN_US = 1_000  # the kernel refuses smaller quotas
-# Waiting for a freeze: spin on cgroup.events/freezer.state first (a spin
-# confirmed v2 freezes in ~44 µs p50 here, while poll() had a 12.9 ms tail),
-# then alternate short sleeps with checks. The sleeps matter: a task only
-# freezes once it runs, and if it is queued on the CPU a (raised-priority)
-# spinning supervisor holds, spinning longer would only delay it. 50 µs covers
-# an agent running on another CPU (IPI, trap: ~20-40 µs here).
-SPIN_S = 0.00005
-NAP_S = 0.00005
-FREEZE_TIMEOUT_S = 2.0
-V1_FREEZING_RETRY_S = 0.05  # a FREEZING that lasts this long is thawed and retried
-V1_FREEZING_RETRIES = 5
 EMPTY_TIMEOUT_S = 5.0
 TIERS = ("cgroup2", "hybrid", "cgroup1")
 
@@ -312,29 +302,6 @@ def write_quota(cpu_v1: Path | None, v2: Path | None, quota: int | None) -> None
         _write(v2 / "cpu.max", f"{'max' if quota is None else quota} {CFS_PERIOD_US}")
 
 
-def freeze_v1(write: Callable[[bytes], object], read: Callable[[], bytes], where: str) -> None:
-    """Freeze through a v1 freezer.state and wait for FROZEN.
-
-    A freeze can stick in FREEZING (a task in an uninterruptible wait, or racing
-    with fork): then thaw and try again, as the v1 freezer documentation
-    advises, a bounded number of times; on failure the cgroup is left THAWED
-    (never half-frozen) and MembraneError is raised.
-    """
-    for _ in range(V1_FREEZING_RETRIES):
-        write(b"FROZEN")
-        start = time.monotonic()
-        while True:
-            if read().startswith(b"FROZEN"):
-                return
-            elapsed = time.monotonic() - start
-            if elapsed > V1_FREEZING_RETRY_S:
-                break
-            if elapsed > SPIN_S:
-                time.sleep(NAP_S)
-        write(b"THAWED")
-    raise MembraneError(f"{where} stuck in FREEZING after {V1_FREEZING_RETRIES} tries")
-
-
 class CgroupHandle(Handle):
     def __init__(
         self, backend: CgroupBackend, spec: AgentSpec, dirs: dict[Path, Path], plan: _Plan
@@ -361,54 +328,25 @@ class CgroupHandle(Handle):
         self.unenforced = unenforced
         if self._v2 is not None:
             self.cgroup_id = os.stat(self._v2).st_ino
-        self._freeze_fd: int | None = None
-        self._events_fd: int | None = None
-        if self._v2 is not None:
-            self._freeze_fd = os.open(self._v2 / "cgroup.freeze", os.O_WRONLY)
-            self._events_fd = os.open(self._v2 / "cgroup.events", os.O_RDONLY)
-        elif self._freezer is not None:
-            self._freeze_fd = os.open(self._freezer / "freezer.state", os.O_WRONLY)
-            self._events_fd = os.open(self._freezer / "freezer.state", os.O_RDONLY)
+        # v2 freezes where the agent has a v2 cgroup (hybrid too), else the v1 freezer.
+        self._freeze: Freezer | None = freezer_for(self._v2, self._freezer)
 
     # -- pause / resume ---------------------------------------------------
     def pause(self, wait: bool = True) -> None:
-        if self._killed:
+        if self._killed or self._freeze is None:
             return
-        if self._v2 is not None:
-            self._pause_v2(wait)
-        else:
-            self._pause_v1(wait)
+        self._freeze.freeze(wait)
         self.paused = True
 
-    def _pause_v2(self, wait: bool) -> None:
-        assert self._freeze_fd is not None and self._events_fd is not None
-        os.write(self._freeze_fd, b"1")
-        if not wait:
-            return
-        fd = self._events_fd
-        start = time.monotonic()
-        while b"frozen 1" not in os.pread(fd, 256, 0):
-            now = time.monotonic()
-            if now - start < SPIN_S:
-                continue
-            if now - start > FREEZE_TIMEOUT_S:
-                os.write(self._freeze_fd, b"0")
-                raise MembraneError(f"{self._v2} did not report frozen in {FREEZE_TIMEOUT_S} s")
-            time.sleep(NAP_S)
-
-    def _pause_v1(self, wait: bool) -> None:
-        assert self._freeze_fd is not None and self._events_fd is not None
-        wfd, rfd = self._freeze_fd, self._events_fd
-        if not wait:
-            os.write(wfd, b"FROZEN")
-            return
-        freeze_v1(lambda b: os.write(wfd, b), lambda: os.pread(rfd, 64, 0), str(self._freezer))
-
     def resume(self) -> None:
-        if self._killed or self._freeze_fd is None:
+        if self._killed or self._freeze is None:
             return
-        os.write(self._freeze_fd, b"0" if self._v2 is not None else b"THAWED")
+        self._freeze.thaw()
         self.paused = False
+
+    def frozen(self) -> bool:
+        """Whether the kernel reports this agent frozen now (for a per-tick re-check)."""
+        return not self._killed and self._freeze is not None and self._freeze.frozen()
 
     # -- cpu quota ----------------------------------------------------------
     def set_cpu(self, cores: float | None) -> None:
@@ -522,11 +460,9 @@ class CgroupHandle(Handle):
         self.paused = False
         self._reap_leader(EMPTY_TIMEOUT_S)
         _proc.reap(p for p in killed + list(self._seen) if p != self.pid)
-        for fd in (self._freeze_fd, self._events_fd):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._freeze_fd = self._events_fd = None
+        if self._freeze is not None:
+            self._freeze.close()
+            self._freeze = None
         for cg in members:
             remove_tree(cg)
 
