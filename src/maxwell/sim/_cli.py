@@ -69,6 +69,8 @@ def sim_demo(cfg: Any, args: argparse.Namespace, out: Path, duration: float) -> 
 def _cmd_sim(args: argparse.Namespace) -> int:
     if args.calibrate:
         return _cmd_calibrate(args)
+    if args.replay:
+        return _cmd_replay(args)
     from maxwell.run._cli import _default_out, _duration, _load_config, _print_run
 
     cfg = _load_config(args.config)
@@ -106,6 +108,29 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     else:
         print(f"calibration written to {path}: {result.sieve_numbers_per_cpu_s:.3g} numbers "
               f"per CPU-second, start-up {result.scientist_startup_cpu_s:.3f} CPU-s")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from maxwell.run._cli import _default_out
+    from maxwell.sim.replay import replay_demo
+
+    live = Path(args.replay)
+    if not all((live / p / "run.db").is_file() for p in ("cfs", "maxwell")):
+        raise UsageError(f"--replay: {live} is not a demo directory (needs cfs/run.db and "
+                         "maxwell/run.db)")
+    out = Path(args.out) if args.out else _default_out("replay")
+    if any((out / p / "run.db").exists() for p in ("cfs", "maxwell")):
+        raise UsageError(f"{out} already holds runs: choose another --out directory")
+    result = replay_demo(live, _calibration(args), out)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for policy, r in result["policies"].items():
+        print(f"{policy}: deaths live {r['live_deaths']} / simulated {r['sim_deaths']}; "
+              f"work per J live {r['live_work_per_j']:.4g} / simulated {r['sim_work_per_j']:.4g}")
+    print(f"gain live {result['live_gain']:.3f}, simulated {result['sim_gain']:.3f} "
+          f"({100 * result['gain_rel_diff']:.1f} % apart); within the bar: {result['ok']}")
     return 0
 
 
@@ -201,6 +226,9 @@ def register(commands: Commands) -> None:
                    help="measure the built-in agents here and write the calibration file")
     p.add_argument("--from-run", action="append", metavar="RUN_DIR",
                    help="with --calibrate: also read spawn → hello delays from live runs")
+    p.add_argument("--replay", metavar="DEMO_DIR",
+                   help="simulate a live `maxwell demo` (its configs, durations and foreign "
+                        "load) and compare the outcomes")
     add_sim_args(p)
     p.set_defaults(func=_cmd_sim)
 

@@ -19,6 +19,7 @@ processes; no network.
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import statistics
@@ -30,10 +31,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from maxwell.sim.models import Calibration
 
 CALIBRATION_NAME = "sim-calibration.json"
 _START = 1 << 33  # a magnitude the 60 s demo's Scientist sieves through
+# Magnitudes the rate is measured at: a demo's Scientist starts at 0 and reaches
+# ~10^9 in 15 s on a loaded machine, ~5·10^10 in 60 s on an idle one.
+_STARTS = (1 << 27, 1 << 31, 1 << 35)
 
 
 class CalibrationError(ValueError):
@@ -66,37 +72,42 @@ def _run_scientist(workers: int, segment: int, start: int, stop: int) -> tuple[f
     return cpu, wall, lines
 
 
-def measure(*, workers: int = 2, segment_size: int = 1 << 24, segments: int = 48,
-            repeats: int = 3) -> Calibration:
+def measure(*, workers: int = 2, segment_size: int = 1 << 24, segments: int = 16,
+            repeats: int = 1, starts: tuple[int, ...] = _STARTS) -> Calibration:
     """Measure the Scientist's start-up CPU and sieving rate here (a few seconds)."""
     startup = []
     for _ in range(repeats):
         cpu, _wall, _ = _run_scientist(workers, segment_size, _START, _START + 1000)
         startup.append(cpu)
     startup_cpu = statistics.median(startup)
-    rates, fractions = [], []
-    for _ in range(repeats):
-        cpu, _wall, lines = _run_scientist(workers, segment_size, _START,
-                                           _START + segments * segment_size)
-        work_cpu = max(cpu - startup_cpu, 1e-9)
-        numbers = sum(int(x["hi"]) - int(x["lo"]) for x in lines)
-        rates.append(numbers / work_cpu)
-        fractions.append(min(sum(float(x["cpu_s"]) for x in lines) / work_cpu, 1.0))
-    return Calibration(
-        sieve_numbers_per_cpu_s=statistics.median(rates),
+    points, fractions = [], []
+    for start in starts:
+        rates = []
+        for _ in range(repeats):
+            cpu, _wall, lines = _run_scientist(workers, segment_size, start,
+                                               start + segments * segment_size)
+            work_cpu = max(cpu - startup_cpu, 1e-9)
+            numbers = sum(int(x["hi"]) - int(x["lo"]) for x in lines)
+            rates.append(numbers / work_cpu)
+            fractions.append(min(sum(float(x["cpu_s"]) for x in lines) / work_cpu, 1.0))
+        points.append((float(start), statistics.median(rates)))
+    cal = Calibration(
+        sieve_rate_points=tuple(points),
         worker_cpu_fraction=statistics.median(fractions),
         scientist_startup_cpu_s=startup_cpu,
         source=f"measured {datetime.now(UTC).isoformat(timespec='seconds')} "
                f"on {os.uname().nodename}",
         measured={
             "workers": workers, "segment_size": segment_size, "segments": segments,
-            "start": _START, "repeats": repeats,
-            "sieve_numbers_per_cpu_s_runs": [round(r) for r in rates],
+            "repeats": repeats,
             "worker_cpu_fraction_runs": [round(f, 4) for f in fractions],
             "startup_cpu_s_runs": [round(s, 4) for s in startup],
             "load_avg_1min": round(os.getloadavg()[0], 2),
         },
     )
+    lx, cpn = cal.sieve_curve()
+    ref = 1.0 / float(np.interp(math.log(_START), lx, cpn))
+    return Calibration(**{**asdict(cal), "sieve_numbers_per_cpu_s": ref})
 
 
 def from_runs(cal: Calibration, run_dirs: list[Path]) -> Calibration:
@@ -145,9 +156,11 @@ def load(path: Path | None = None) -> Calibration:
     if not isinstance(data, dict) or set(data) - known:
         raise CalibrationError(f"{p}: not a calibration file (unknown keys "
                                f"{sorted(set(data) - known) if isinstance(data, dict) else ''})")
+    if "sieve_rate_points" in data:
+        data["sieve_rate_points"] = tuple(tuple(map(float, p)) for p in data["sieve_rate_points"])
     try:
         return Calibration(**data)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise CalibrationError(f"{p}: {err}") from None
 
 

@@ -148,7 +148,11 @@ class Calibration:
     source: how the figures were obtained (a path and date, or "defaults").
     """
 
-    sieve_numbers_per_cpu_s: float = 3.0e8
+    sieve_numbers_per_cpu_s: float = 5.6e8  # at 2^33
+    # (x, numbers per CPU-second) measured at several magnitudes; the cost per number
+    # is interpolated in ln x between them (empty: sieve_numbers_per_cpu_s everywhere).
+    sieve_rate_points: tuple[tuple[float, float], ...] = ((2.0**27, 9.7e8), (2.0**30, 5.8e8),
+                                                          (2.0**33, 5.6e8), (2.0**36, 4.8e8))
     worker_cpu_fraction: float = 0.9
     scientist_cpu_efficiency: float = 1.0
     scientist_startup_s: float = 0.35
@@ -158,6 +162,15 @@ class Calibration:
     miner_startup_cpu_s: float = 0.2
     source: str = "defaults (uncalibrated)"
     measured: dict[str, Any] = field(default_factory=dict)
+
+    def sieve_curve(self) -> tuple[FloatArray, FloatArray]:
+        """(ln x, CPU-seconds per number) at the measured points, ascending in x: the
+        cost is interpolated between them and held flat beyond them."""
+        pts = sorted((x, r) for x, r in self.sieve_rate_points if x > 1 and r > 0)
+        if not pts:
+            pts = [(2.0**33, self.sieve_numbers_per_cpu_s)]
+        return (np.log(np.array([x for x, _ in pts], dtype=np.float64)),
+                1.0 / np.array([r for _, r in pts], dtype=np.float64))
 
 
 def li(x: FloatArray) -> FloatArray:
@@ -188,6 +201,7 @@ class Population:
     report_fraction: FloatArray  # CPU per claim the agent reports (its bidder's divisor)
     value_rate: FloatArray  # units per CPU-second (rate kind)
     segment: FloatArray  # numbers per claim (primes kind)
+    sieve_curve: tuple[FloatArray, FloatArray]  # primes kind: (ln x, CPU-s per number)
     start: FloatArray  # first number (primes kind)
     ceiling: FloatArray  # rate kind: ceiling ratio; primes kind: Brun–Titchmarsh (computed)
     lie: FloatArray
@@ -204,6 +218,7 @@ class Population:
     # state
     cpu_s: FloatArray = field(init=False)
     work_cpu_s: FloatArray = field(init=False)  # CPU since spawn (start-up included)
+    proof_carry: FloatArray = field(init=False)  # CPU spent on the claim under way
     claims: IntArray = field(init=False)  # claims finished (honest count of segments)
     true_units: FloatArray = field(init=False)
     bytes_freed: IntArray = field(init=False)
@@ -216,6 +231,7 @@ class Population:
         n = len(self.names)
         self.cpu_s = np.zeros(n)
         self.work_cpu_s = np.zeros(n)
+        self.proof_carry = np.zeros(n)
         self.claims = np.zeros(n, dtype=np.int64)
         self.true_units = np.zeros(n)
         self.bytes_freed = np.zeros(n, dtype=np.int64)
@@ -250,15 +266,27 @@ class Population:
         Returns (new claims, their true units, the CPU they report) per agent.
         """
         self.cpu_s += cpu_s
-        self.work_cpu_s += cpu_s
-        # Claims finished: CPU past start-up and the first-proof delay, in whole claims.
-        proof = np.maximum(self.work_cpu_s - self.startup_cpu_s - self.first_proof_cpu_s, 0.0)
-        done = np.where(self.kind != KIND_NONE, np.floor(proof / self.claim_cpu_s), 0.0)
-        new = np.maximum(done.astype(np.int64) - self.claims, 0)
+        before = self.work_cpu_s
+        self.work_cpu_s = before + cpu_s
+        # CPU past start-up and the first-proof delay goes to proofs, in whole claims;
+        # the part of a claim not finished carries over.
+        pre = self.startup_cpu_s + self.first_proof_cpu_s
+        to_proof = np.maximum(self.work_cpu_s - pre, 0.0) - np.maximum(before - pre, 0.0)
+        avail = self.proof_carry + np.where(self.kind != KIND_NONE, to_proof, 0.0)
+        cost = self.claim_cpu_s.copy()
+        primes = self.kind == KIND_PRIMES
+        if primes.any():
+            # Sieving costs more per number as numbers grow (more base primes): CPU per
+            # number interpolated in ln x between the calibration's points.
+            lo = self.start[primes] + self.claims[primes] * self.segment[primes]
+            lx, cpn = self.sieve_curve
+            cost[primes] = self.segment[primes] * np.interp(np.log(np.maximum(lo, 2.0)), lx, cpn)
+        new = np.where(self.kind != KIND_NONE, np.floor(avail / cost), 0.0).astype(np.int64)
+        self.proof_carry = avail - new * cost
         units = np.zeros(self.n)
         rate = self.kind == KIND_RATE
         units[rate] = new[rate] * self.claim_cpu_s[rate] * self.value_rate[rate]
-        primes = (self.kind == KIND_PRIMES) & (new > 0)
+        primes &= new > 0
         if primes.any():
             lo = self.start[primes] + self.claims[primes] * self.segment[primes]
             hi = lo + new[primes] * self.segment[primes]
@@ -272,7 +300,7 @@ class Population:
         whole = np.floor(freed)
         self.churn_carry = freed - whole
         self.bytes_freed += whole.astype(np.int64)
-        return new, units, new * self.claim_cpu_s * self.report_fraction
+        return new, units, new * cost * self.report_fraction
 
     def bids(self, balances: FloatArray | None, tick_s: float, bounty_per_unit: float
              ) -> tuple[FloatArray, IntArray]:
@@ -396,6 +424,7 @@ def build_population(agents: Sequence[AgentModel], calibration: Calibration,
         startup_cpu_s=f("startup_cpu_s"),
         efficiency=f("efficiency"), kind=i("kind"), claim_cpu_s=f("claim_cpu_s"),
         report_fraction=f("report_fraction"), value_rate=f("value_rate"), segment=f("segment"),
+        sieve_curve=cal.sieve_curve(),
         start=f("start"), ceiling=f("ceiling"), lie=f("lie"),
         first_proof_cpu_s=f("first_proof_cpu_s"), burst_period_s=f("burst_period_s"),
         burst_duty=f("burst_duty"), burst_phase=rng.random(n),

@@ -1,0 +1,100 @@
+"""Replaying a live demo in the simulator, and how close the two outcomes are.
+
+`replay_demo(live_dir)` reads the two live runs of a `maxwell demo` (cfs and
+maxwell), takes the config each recorded (so the comparison is always of the
+*current* cast, whatever its funds, bids or pricing), and simulates each with the
+same duration and the same foreign load, replayed tick by tick from the live run
+(`calibration.foreign_series`: busy cores minus the agents' CPU — the supervisor,
+its verification and everyone else on the machine). It reports, for live and sim:
+the death order, each death's cause and time, and the demo's gain in work per
+Joule. The issue's bar: same order and causes, death times within 2 s, gain within
+15 %. Writes only the simulated runs' databases under `out_dir`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from maxwell.config import validate
+from maxwell.record import RunReader
+from maxwell.report import gain, run_json
+from maxwell.sim.calibration import foreign_series
+from maxwell.sim.models import Calibration
+from maxwell.sim.run import SimOptions, run_sim
+
+POLICIES = ("cfs", "maxwell")
+DEATH_TOLERANCE_S = 2.0
+GAIN_TOLERANCE = 0.15
+
+
+def deaths(summary: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """(agent, cause, time) of every agent that died, in order of death."""
+    out = [(name, str(a["death"]), float(a["died_at_s"]))
+           for name, a in summary["agents"].items() if a["died_at_s"] is not None]
+    return sorted(out, key=lambda d: (d[2], d[0]))
+
+
+def _churn_as_traced(r: RunReader, data: dict[str, Any]) -> dict[str, float]:
+    """Where the live tracer only estimated bytes freed (RSS sampling, a lower bound),
+    give each Miner the rate the live run saw (bytes per second it ran), so the
+    simulated Landauer tax is the one the live economy charged. Edits `data`."""
+    rows: dict[str, list[Any]] = {}
+    for a in r.agent_ticks():
+        rows.setdefault(a.agent, []).append(a)
+    tick_s = float(data["run"]["tick_s"])
+    out = {}
+    for agent in data["agents"]:
+        if agent.get("builtin") != "miner" and agent.get("model") != "miner":
+            continue
+        mine = rows.get(agent["name"], [])
+        ran = sum(1 for prev, cur in itertools.pairwise(mine) if cur.cpu_s > prev.cpu_s)
+        ran += 1 if mine and mine[0].cpu_s > 0 else 0
+        rate = float(mine[-1].bytes_freed) / (ran * tick_s) if mine and ran else 0.0
+        agent["options"] = {**agent.get("options", {}), "churn_bytes_per_s": int(rate)}
+        out[agent["name"]] = rate
+    return out
+
+
+def replay_demo(live_dir: Path, calibration: Calibration, out_dir: Path) -> dict[str, Any]:
+    live: dict[str, dict[str, Any]] = {}
+    sim: dict[str, dict[str, Any]] = {}
+    churned: dict[str, dict[str, float]] = {}
+    for policy in POLICIES:
+        run_dir = live_dir / policy
+        live[policy] = run_json(run_dir)
+        with RunReader(run_dir) as r:
+            data = r.config()
+            exact = bool(r.run().memtrace_exact)
+            ticks = r.count("ticks")
+            if not exact:
+                churned[policy] = _churn_as_traced(r, data)
+            cfg = validate(data, f"{run_dir} (recorded config)")
+        db = run_sim(cfg, SimOptions(out_dir / policy, policy=policy,
+                                     duration_s=ticks * cfg.run.tick_s,
+                                     calibration=calibration,
+                                     foreign_series=foreign_series(run_dir)))
+        assert db is not None
+        sim[policy] = run_json(db)
+    result: dict[str, Any] = {"calibration": calibration.source, "policies": {},
+                              "churn_as_traced_live": churned}
+    ok = True
+    for policy in POLICIES:
+        ld, sd = deaths(live[policy]), deaths(sim[policy])
+        same = [(a, c) for a, c, _ in ld] == [(a, c) for a, c, _ in sd]
+        dt = [abs(x[2] - y[2]) for x, y in zip(ld, sd, strict=False)] if same else []
+        within = same and all(d <= DEATH_TOLERANCE_S for d in dt)
+        ok &= within
+        result["policies"][policy] = {
+            "live_deaths": ld, "sim_deaths": sd, "same_order_and_cause": same,
+            "death_time_diff_s": dt, "deaths_within_tolerance": within,
+            "live_work_per_j": live[policy]["work_per_j"],
+            "sim_work_per_j": sim[policy]["work_per_j"],
+            "live_energy_j": live[policy]["energy_j"], "sim_energy_j": sim[policy]["energy_j"],
+        }
+    live_gain, sim_gain = gain(live["cfs"], live["maxwell"]), gain(sim["cfs"], sim["maxwell"])
+    rel = abs(sim_gain - live_gain) / live_gain if live_gain > 0 else float("inf")
+    ok &= rel <= GAIN_TOLERANCE
+    result.update(live_gain=live_gain, sim_gain=sim_gain, gain_rel_diff=rel, ok=bool(ok))
+    return result
