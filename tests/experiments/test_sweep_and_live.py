@@ -46,15 +46,16 @@ def test_live_baselines_apply_through_the_membrane(tmp_path):
 
     scn = load_scenario("demo")
     m = run_live(scn, "oracle", 1, 3.0, tmp_path / "oracle")
-    assert m["parasite_energy_share"] < 0.5  # the miner was paused from the first tick
-    assert 0.0 <= m["foreign_cpu_share"] <= 1.0 and isinstance(m["disturbed"], bool)
-    with RunReader(m["db"]) as r:
+    assert m.parasite_energy_share < 0.5  # the miner was paused from the first tick
+    assert 0.0 <= m.extra["foreign_cpu_share"] <= 1.0
+    assert isinstance(m.extra["disturbed"], bool)
+    with RunReader(m.extra["db"]) as r:
         assert r.host()["baseline"] == "oracle"
         kinds = {(e.kind, e.agent) for e in r.events()}
     assert ("pause", "miner") in kinds
     w = run_live(scn, "watchdog:1", 1, 3.0, tmp_path / "wd")
-    assert w["kills"] >= 1  # the miner never proves anything
-    assert os.path.exists(w["db"])
+    assert w.kills >= 1  # the miner never proves anything
+    assert os.path.exists(w.extra["db"])
 
 
 def test_ladder_table_reads_compare_results(tmp_path):

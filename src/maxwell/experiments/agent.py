@@ -7,8 +7,8 @@ with one of two habits the watchdog baseline misreads:
 - `bursty`: work comes in phases: it sieves for an exponential time of mean
   `--on-s`, then waits (as for input) for one of mean `--off-s`, bidding for no
   slot while it waits. Phases run on the wall clock, seeded by the agent's name.
-- `slow`: it claims nothing until `--claim-cpu-s` CPU seconds of sieving are done,
-  then claims all those segments at once (a long proof delivered at the end).
+- `slow`: it claims nothing until `--first-proof-cpu-s` CPU seconds of sieving are
+  done, then claims all those segments at once and every segment from then on.
 
 It bids like the Scientist: `--initial-bid` until a verdict arrives, then `--margin`
 × bounty × verified units per CPU second spent on claimed work, never more than
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=("bursty", "slow", "useful"), required=True)
     ap.add_argument("--on-s", type=float, default=6.0)
     ap.add_argument("--off-s", type=float, default=14.0)
-    ap.add_argument("--claim-cpu-s", type=float, default=15.0)
+    ap.add_argument("--first-proof-cpu-s", type=float, default=15.0)
     ap.add_argument("--initial-bid", type=float, default=3.0)
     ap.add_argument("--margin", type=float, default=0.8)
     ap.add_argument("--segment-size", type=int, default=1 << 22)
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_of: dict[Any, float] = {}
         pending: list[tuple[int, int, Any, float]] = []
         pending_cpu = 0.0
+        proved = False
         balance: float | None = None
         on = True
         phase_end = time.monotonic() + rng.expovariate(1.0 / args.on_s)
@@ -95,13 +96,13 @@ def main(argv: list[str] | None = None) -> int:
             hi = lo + args.segment_size
             primes = sieve_segment(lo, hi)
             cpu = time.process_time() - c0
-            if args.mode == "slow":
+            if args.mode == "slow" and not proved:
                 pending.append((lo, hi, primes, cpu))
                 pending_cpu += cpu
-                if pending_cpu >= args.claim_cpu_s:
+                if pending_cpu >= args.first_proof_cpu_s:
                     for plo, phi, pp, pc in pending:
                         cpu_of[agent.report_primes(plo, phi, pp)] = pc
-                    pending, pending_cpu = [], 0.0
+                    pending, proved = [], True
             else:
                 cpu_of[agent.report_primes(lo, hi, primes)] = cpu
             lo = hi

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from maxwell.experiments.metrics import RunResult
 from maxwell.experiments.stats import median_ci, paired_ratio_ci
-from maxwell.experiments.world import RunResult
 
 METRICS = (
     "value_per_j",
@@ -31,6 +31,7 @@ METRICS = (
 )
 
 Progress = Callable[[int, int, str], None]
+RECORD_MAX_AGENTS = 1000
 
 
 def run_order(policies: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, int]]:
@@ -108,18 +109,17 @@ def compare_sim(
     progress: Progress | None = None, record_dir: Any = None,
 ) -> dict[str, Any]:
     """Simulate every (policy, seed) in-process and summarize. With `record_dir`, the
-    first seed of each policy is also written as a run database there."""
-    from maxwell.experiments.world import simulate
+    first seed of each policy is also written as a run database there (casts of at
+    most `RECORD_MAX_AGENTS` agents)."""
+    from maxwell.experiments.simrun import simulate
 
     order = run_order(policies, seeds)
     runs = []
+    small = scenario.cast().n <= RECORD_MAX_AGENTS
     for k, (p, s) in enumerate(order):
         rec = None
-        if record_dir is not None and s == seeds[0]:
-            rec = record_dir / "runs" / f"{p.replace(':', '-')}-seed{s}.db"
-            rec.parent.mkdir(parents=True, exist_ok=True)
-            if rec.exists():
-                rec.unlink()
+        if record_dir is not None and s == seeds[0] and small:
+            rec = record_dir / "runs" / f"{p.replace(':', '-')}-seed{s}"
         runs.append(simulate(scenario, p, s, record=rec))
         if progress is not None:
             progress(k + 1, len(order), f"{p} seed {s}")

@@ -1,50 +1,52 @@
-"""The baseline ladder: policies that decide one tick, from cfs to the oracle and Maxwell.
+"""The baseline ladder: every policy as a `maxwell.run.parts.Policy`, live and simulated.
 
-Every policy sees the same `TickView` (what was measured over the interval that
-just ended) and returns an `Action` for the next one: CPU weights for contended
-CPU (what cgroup cpu.shares / nice give the kernel's fair scheduler), a quota
-per agent (cores; inf = none), a machine-wide cap (cores; inf = none), who runs,
-who is killed. The simulated world (`maxwell.experiments.world`) turns an action
-into CPU shares the way the fair scheduler does (weighted max-min over what each
-agent can use); the live runner turns it into membrane operations.
+A policy decides one tick from the loop's `economy.Observation`. Every baseline
+keeps the economy's books in a shadow ledger (`economy.step` with `enforce=False`,
+as the `cfs` policy does) so prices and balances are recorded for comparison, and
+applies its own rule through the run's membrane (`Decision.run/cores/weight/nice/
+kill`). The same objects drive a live run (`maxwell.run.build.LiveRun`) and a
+simulated one (`maxwell.sim.SimRun`), so a baseline is one piece of code.
 
-- `cfs`: equal weights, nothing else (the kernel's fair scheduler; EEVDF ≥ 6.6).
-- `nice`: weights from each agent's declared nice level (the kernel's
-  sched_prio_to_weight: 1024 / 1.25^nice) — what nice does for tasks that share a
-  group. With one cgroup per agent the kernel shares CPU between groups by group
-  weight, so live, nice levels across agents do nothing (measured, not assumed).
-- `weights`: static weights ∝ each agent's *declared* value per core-second
-  (cgroup cpu.weight / cpu.shares), whatever the agent really does.
-- `watchdog:N`: fair shares, and an agent with no verified output in the last N
-  seconds (counted from its start) is killed.
+- `cfs`: nothing applied (the kernel's fair scheduler; EEVDF on ≥ 6.6).
+- `nice`: each agent's declared nice level on all its processes. With one cgroup
+  per agent, the kernel shares CPU between groups by group weight, so live, nice
+  levels across agents do nothing; the simulator models what they would do for
+  tasks sharing a group (weight 1024 / 1.25^nice) if it models weights at all.
+- `weights`: a static CPU weight ∝ each agent's *declared* value per core-second
+  (cgroup cpu.shares / cpu.weight), whatever the agent really does.
+- `watchdog:N`: an agent with no verified output in the last N seconds (from its
+  start) is killed.
 - `thermal-cap`: a power_allocator-style PI controller (drivers/thermal/
-  gov_power_allocator.c: sustainable power from the thermal budget, k_po/k_pu
-  proportional gains for under/over the control temperature, a slow integral) caps
-  the whole machine's CPU to hold the setpoint; agents share the cap fairly, as
-  every task is throttled alike by a frequency cap.
+  gov_power_allocator.c: sustainable power from the thermal budget; k_po and k_pu
+  proportional gains below/above the control temperature over a 20 °C range; a
+  slow integral) caps the whole machine's CPU to hold the setpoint, split over the
+  living agents by the cores each can use (CPU quotas) — every task throttled
+  alike, as by a frequency cap.
 - `oracle`: knows who is useful and what each agent's work is worth: parasites never
-  run, useful agents get the static shares that maximize value per Joule within the
-  thermal budget (steady-state die at the setpoint). The upper bound of the ladder
-  for static policies (a dynamic policy may pass it with bursty agents).
-- `maxwell` and its ablations (`maxwell-no-reserve`: the reserve pinned at r_min;
-  `maxwell-lambda0`: no Landauer tax; `maxwell-no-verify`: every claim paid, none
-  fined; `maxwell-pause`: a bankrupt agent is paused for good instead of killed):
-  `economy.step`, the same core the live supervisor calls, enforcing.
+  run; useful agents get the static shares that maximize value per Joule (within
+  the thermal budget where the scenario makes the setpoint a hard budget).
+- `maxwell` (`economy.step` enforcing, unchanged) and its ablations, which change
+  the config (`config_changes`): `maxwell-no-reserve` (r_max = r_min: the reserve
+  never rises), `maxwell-lambda0` (no Landauer tax), `maxwell-no-verify` (no claim
+  is re-sieved: resieve_probability 0; the deterministic evidence checks stay);
+  and `maxwell-pause`, a policy: a bankrupt agent is paused for good, not killed.
 
-Pure: numpy in, numpy out; the only state is each policy's own memory.
+Pure: numpy in, numpy out; state is each policy's own memory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, fields, replace
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from maxwell import economy
 from maxwell.experiments.scenario import Cast, Scenario
 
-SHIPPED_WATCHDOG_S = (10.0, 30.0)
 LADDER = (
     "cfs",
     "nice",
@@ -60,50 +62,8 @@ LADDER = (
     "maxwell-pause",
 )
 ABLATIONS = ("maxwell-no-reserve", "maxwell-lambda0", "maxwell-no-verify", "maxwell-pause")
+ENFORCING = ("maxwell", *ABLATIONS)  # run with the economy enforcing (policy "maxwell")
 NICE_0_WEIGHT = 1024.0
-
-
-@dataclass(frozen=True)
-class TickView:
-    """What was measured over the interval that just ended (arrays per agent)."""
-
-    t_s: float
-    dt_s: float
-    temp_c: float
-    power_w: float
-    energy_j: float
-    alive: np.ndarray
-    cpu_s: np.ndarray
-    bytes_freed: np.ndarray  # int64, this interval
-    work_units: np.ndarray  # int64, verified this interval
-    frauds: np.ndarray  # int64
-    bid_price: np.ndarray
-    bid_slots: np.ndarray  # int64
-    fraud_units: np.ndarray | None = None  # int64: units claimed by the claims found false
-
-
-@dataclass(frozen=True)
-class Action:
-    """What to enforce over the next interval."""
-
-    weights: np.ndarray
-    quota: np.ndarray  # cores per agent, inf = no quota
-    run: np.ndarray  # bool: False = paused
-    kill: np.ndarray  # bool: apoptosis now
-    cap_cores: float = math.inf  # the whole machine's CPU
-    price: float = math.nan  # reserve price (economy policies)
-    balances: np.ndarray | None = None  # credits (economy policies)
-    stopped: np.ndarray | None = None  # bool: out for good without a kill (pause ablation)
-    events: tuple[tuple[str, int, dict[str, Any]], ...] = ()
-
-
-def _free(n: int, weights: np.ndarray | None = None) -> Action:
-    return Action(
-        weights=np.ones(n) if weights is None else weights,
-        quota=np.full(n, math.inf),
-        run=np.ones(n, dtype=bool),
-        kill=np.zeros(n, dtype=bool),
-    )
 
 
 def nice_weight(nice: np.ndarray) -> np.ndarray:
@@ -122,113 +82,20 @@ def thermal_cores(scn: Scenario, cpus: float) -> float:
     return float(min(max((p_budget - p.idle_power_w) / p.core_power_w, 0.0), cpus))
 
 
-class Policy:
-    """Base: fair shares, no kills. `verifies` False makes the world pay every claim."""
-
-    name = "cfs"
-    verifies = True
-    economy = False
-
-    def __init__(self, scn: Scenario, cast: Cast, cpus: int, seed: int) -> None:
-        self.scn, self.cast, self.cpus, self.seed = scn, cast, cpus, seed
-        self.n = cast.n
-
-    def initial(self) -> Action:
-        return _free(self.n)
-
-    def decide(self, view: TickView) -> Action:
-        return _free(self.n)
-
-
-class Nice(Policy):
-    name = "nice"
-
-    def initial(self) -> Action:
-        return _free(self.n, nice_weight(self.cast.nice))
-
-    def decide(self, view: TickView) -> Action:
-        return self.initial()
-
-
-class Weights(Policy):
-    name = "weights"
-
-    def initial(self) -> Action:
-        w = np.asarray(self.cast.declared_value, dtype=np.float64)
-        # A declared value of 0 still gets the smallest weight the kernel allows
-        # (cpu.shares 2 of the default 1024), never nothing.
-        top = float(w.max()) if w.size and w.max() > 0 else 1.0
-        return _free(self.n, np.maximum(w / top * NICE_0_WEIGHT, 2.0))
-
-    def decide(self, view: TickView) -> Action:
-        return self.initial()
-
-
-class Watchdog(Policy):
-    def __init__(self, scn: Scenario, cast: Cast, cpus: int, seed: int, n_s: float) -> None:
-        super().__init__(scn, cast, cpus, seed)
-        self.n_s = n_s
-        self.name = f"watchdog:{n_s:g}"
-        self.last_output_s = np.zeros(self.n)
-
-    def decide(self, view: TickView) -> Action:
-        self.last_output_s = np.where(view.work_units > 0, view.t_s, self.last_output_s)
-        kill = view.alive & (view.t_s - self.last_output_s >= self.n_s - 1e-9)
-        act = _free(self.n)
-        events = tuple(
-            ("watchdog", int(i), {"silent_s": round(float(view.t_s - self.last_output_s[i]), 3)})
-            for i in np.flatnonzero(kill)
-        )
-        return replace(act, kill=kill, events=events)
-
-
-class ThermalCap(Policy):
-    """power_allocator's shape with CPU cores as the actuator (see the module doc)."""
-
-    name = "thermal-cap"
-    # The kernel's defaults: proportional gains from sustainable power over the
-    # 20 °C between switch-on and control temperature (k_po = sust/range for
-    # running cool, k_pu = 2·sust/range for running hot), integral k_i = 10/1000 of
-    # that scale per tick, integral only within integral_cutoff (0 °C: below the
-    # setpoint only).
-    TEMP_RANGE_C = 20.0
-
-    def __init__(self, scn: Scenario, cast: Cast, cpus: int, seed: int) -> None:
-        super().__init__(scn, cast, cpus, seed)
-        self.sustainable = thermal_cores(scn, cpus)
-        scale = max(self.sustainable, 0.25)
-        self.k_po = scale / self.TEMP_RANGE_C
-        self.k_pu = 2.0 * scale / self.TEMP_RANGE_C
-        self.k_i = 0.01 * scale
-        self.integral = 0.0
-        self.setpoint = scn.doc.physics.setpoint_c
-        self.cap = float(cpus)
-
-    def decide(self, view: TickView) -> Action:
-        err = self.setpoint - view.temp_c  # > 0: cooler than the setpoint
-        p = (self.k_po if err > 0 else self.k_pu) * err
-        self.integral = float(np.clip(self.integral + self.k_i * err * view.dt_s,
-                                      -self.cpus, self.cpus))
-        self.cap = float(np.clip(self.sustainable + p + self.integral, 0.05 * self.cpus,
-                                 self.cpus))
-        return replace(_free(self.n), cap_cores=self.cap)
-
-
-def oracle_shares(scn: Scenario, cast: Cast, rate: np.ndarray, cpus: int) -> np.ndarray:
-    """Static cores per agent maximizing value per Joule (within the thermal budget if
-    the scenario says `oracle_holds_setpoint`).
+def oracle_shares(scn: Scenario, cast: Cast, rate: np.ndarray, cpus: float) -> np.ndarray:
+    """Static cores per agent maximizing value per Joule.
 
     value/J = Σ v_i c_i / (P_idle + P_core Σ c_i) per second: adding cores of an
     agent raises it iff v_i / P_core exceeds the current ratio, so the optimum fills
-    agents in order of value per core-second until that test fails or the budget
-    (cpus, thermal cores) is used. Parasites and liars' claimed surplus are worth
-    nothing; a liar's true work counts at its true rate.
+    agents in order of value per core-second until that test fails or the budget is
+    used (cpus; the thermal cores too if the scenario says `oracle_holds_setpoint`).
+    Parasites are worth nothing; a liar counts at its true rate.
     """
     from maxwell.physics.plant import plant_params
 
     p = plant_params(scn.doc.physics.hw_class)
     v = np.where(cast.parasite, 0.0, rate * cast.value_per_unit)
-    budget = thermal_cores(scn, cpus) if scn.doc.scenario.oracle_holds_setpoint else cpus
+    budget = thermal_cores(scn, cpus) if scn.doc.scenario.oracle_holds_setpoint else float(cpus)
     order = np.argsort(-v, kind="stable")
     shares = np.zeros(cast.n)
     value, cores = 0.0, 0.0
@@ -244,114 +111,121 @@ def oracle_shares(scn: Scenario, cast: Cast, rate: np.ndarray, cpus: int) -> np.
     return shares
 
 
-class Oracle(Policy):
-    name = "oracle"
+class PowerAllocator:
+    """power_allocator's control law with CPU cores as the actuator (see the module doc)."""
 
-    def __init__(self, scn: Scenario, cast: Cast, cpus: int, seed: int,
-                 rate: np.ndarray) -> None:
-        super().__init__(scn, cast, cpus, seed)
-        self.shares = oracle_shares(scn, cast, rate, cpus)
+    TEMP_RANGE_C = 20.0
 
-    def initial(self) -> Action:
-        run = self.shares > 0
-        return Action(weights=np.ones(self.n), quota=self.shares, run=run,
-                      kill=np.zeros(self.n, dtype=bool))
+    def __init__(self, setpoint_c: float, sustainable_cores: float, cpus: float) -> None:
+        self.setpoint_c, self.sustainable, self.cpus = setpoint_c, sustainable_cores, cpus
+        scale = max(sustainable_cores, 0.25)
+        self.k_po = scale / self.TEMP_RANGE_C
+        self.k_pu = 2.0 * scale / self.TEMP_RANGE_C
+        self.k_i = 0.01 * scale
+        self.integral = 0.0
+        self.cap = float(cpus)
 
-    def decide(self, view: TickView) -> Action:
-        return self.initial()
-
-
-def economy_params(scn: Scenario, cast: Cast, cpus: int, variant: str = "maxwell") -> Any:
-    """EconomyParams of a scenario's cast (the sections validated by the config models)."""
-    from maxwell import control, economy
-
-    d = scn.doc
-    m = d.market
-    gains = control.default_gains(d.physics.hw_class, d.run.tick_s)
-    c = d.control
-    if (c.kp, c.ki, c.kd) != (None, None, None):
-        gains = control.PIDGains(
-            kp=gains.kp if c.kp is None else c.kp,
-            ki=gains.ki if c.ki is None else c.ki,
-            kd=gains.kd if c.kd is None else c.kd,
-            d_filter_s=gains.d_filter_s,
-        )
-    r_max = m.r_min if variant == "maxwell-no-reserve" else m.r_max
-    return economy.EconomyParams(
-        agents=cast.names,
-        initial_funds=tuple(float(x) for x in cast.funds),
-        slots=m.slots or cpus,
-        slot_weights=tuple(m.slot_weights) if m.slot_weights else None,
-        enforce=True,
-        setpoint_c=d.physics.setpoint_c,
-        gains=gains,
-        limits=control.PIDLimits(r_min=m.r_min, r_max=r_max),
-        energy_price_per_j=m.energy_price_per_j,
-        landauer_lambda=0.0 if variant == "maxwell-lambda0" else m.landauer_lambda,
-        bounty_per_unit=m.bounty_per_unit,
-        fine_per_fraud=m.fine_per_fraud,
-        bounty_pool=m.bounty_pool,
-        income_per_s=None,
-    )
+    def update(self, temp_c: float, dt_s: float) -> float:
+        err = self.setpoint_c - temp_c  # > 0: cooler than the setpoint
+        p = (self.k_po if err > 0 else self.k_pu) * err
+        self.integral = float(np.clip(self.integral + self.k_i * err * dt_s,
+                                      -self.cpus, self.cpus))
+        self.cap = float(np.clip(self.sustainable + p + self.integral, 0.05 * self.cpus,
+                                 self.cpus))
+        return self.cap
 
 
-class Maxwell(Policy):
-    economy = True
+class BaselinePolicy:
+    """One rung of the ladder over the run's own `EconomyPolicy` (see the module doc).
 
-    def __init__(self, scn: Scenario, cast: Cast, cpus: int, seed: int,
-                 variant: str = "maxwell") -> None:
-        from maxwell import economy
+    `economy_policy` is what the run built (`maxwell.run.policy.EconomyPolicy`): for a
+    baseline its params are replaced by a shadow copy (enforce=False); maxwell and the
+    config-only ablations use it as it is. `cpu_s` accumulates the CPU time of the
+    decisions (the mechanism's own cost, measured); a baseline's shadow books are
+    not its mechanism, so their cost is left out of its `cpu_s`.
+    """
 
-        super().__init__(scn, cast, cpus, seed)
-        self.name = variant
-        self.verifies = variant != "maxwell-no-verify"
-        self.pause = variant == "maxwell-pause"
-        self.params = economy_params(scn, cast, cpus, variant)
-        self.state, _ = economy.initial_state(self.params)
-        self.rng = np.random.default_rng([seed, 3])
-        self.stopped = np.zeros(self.n, dtype=bool)
-        self.balances = np.asarray(cast.funds, dtype=np.float64)
-        # Claim-scaled fines need the claimed units of each false claim (when the
-        # economy's Observation takes them).
-        self._fraud_units = "fraud_units" in {f.name for f in fields(economy.Observation)}
+    def __init__(self, name: str, economy_policy: Any, scn: Scenario, cast: Cast,
+                 cpus: float, rate: np.ndarray | None = None) -> None:
+        self.name = name
+        self.cast, self.cpus = cast, cpus
+        params = economy_policy.params
+        enforcing = name in ENFORCING
+        self.econ = type(economy_policy)(dataclasses.replace(params, enforce=enforcing),
+                                         economy_policy.rng)
+        n = cast.n
+        self.last_output_s = np.zeros(n)
+        self.stopped = np.zeros(n, dtype=bool)
+        self.cpu_s = 0.0
+        self.cap: PowerAllocator | None = None
+        if name == "thermal-cap":
+            self.cap = PowerAllocator(scn.doc.physics.setpoint_c, thermal_cores(scn, cpus), cpus)
+        self.shares = oracle_shares(scn, cast, cast.units_per_core_s if rate is None else rate,
+                                    cpus)
+        top = float(cast.declared_value.max()) if n and cast.declared_value.max() > 0 else 1.0
+        # Relative weight 1.0 = the default share; the kernel's floor is 2/1024.
+        self.weights = np.maximum(cast.declared_value / top, 2.0 / NICE_0_WEIGHT)
 
-    def initial(self) -> Action:
-        return replace(_free(self.n), balances=self.balances)
+    def initial(self) -> tuple[Any, Sequence[Any]]:
+        return self.econ.initial()  # type: ignore[no-any-return]
 
-    def decide(self, view: TickView) -> Action:
-        from maxwell import economy
+    def decide(self, state: Any, obs: economy.Observation) -> tuple[Any, Any]:
+        c0 = time.process_time()
+        state, d = self.econ.decide(state, obs)
+        c1 = time.process_time()
+        try:
+            return self._decide(state, obs, d)
+        finally:
+            shadow = 0.0 if self.name in ENFORCING else c1 - c0
+            self.cpu_s += time.process_time() - c0 - shadow
 
-        extra: dict[str, Any] = {}
-        if self._fraud_units and view.fraud_units is not None:
-            extra["fraud_units"] = view.fraud_units
-        obs = economy.Observation(
-            t_s=view.t_s, dt_s=view.dt_s, temp_c=view.temp_c, power_w=view.power_w,
-            energy_j=view.energy_j, alive=view.alive, cpu_s=view.cpu_s,
-            bytes_freed=view.bytes_freed, work_units=view.work_units, frauds=view.frauds,
-            bid_price=view.bid_price, bid_slots=view.bid_slots, **extra,
-        )
-        self.state, dec = economy.step(self.state, obs, self.params, self.rng)
-        self.balances = np.asarray(dec.balances, dtype=np.float64)
-        kill = np.asarray(dec.kill, dtype=bool)
-        events = tuple(
-            ("apoptosis" if not self.pause else "pause-bankrupt",
-             self.params.agents.index(ob.agent), {"cause": ob.cause})
-            for ob in dec.obituaries
-        )
-        if self.pause:
-            self.stopped |= kill
-            kill = np.zeros(self.n, dtype=bool)
-        run = np.asarray(dec.run, dtype=bool) & ~self.stopped
-        return Action(
-            weights=np.ones(self.n),
-            quota=np.where(run, np.asarray(dec.cores, dtype=np.float64), 0.0),
-            run=run,
-            kill=kill,
-            price=float(dec.price),
-            balances=self.balances,
-            stopped=self.stopped.copy() if self.pause else None,
-            events=events,
-        )
+    def _decide(self, state: Any, obs: economy.Observation, d: Any) -> tuple[Any, Any]:
+        from maxwell.run.parts import Decision
+
+        name, n = self.name, self.cast.n
+        none = np.zeros(n, dtype=bool)
+        alive = np.asarray(obs.alive, dtype=bool)
+        if name == "maxwell-pause":
+            self.stopped |= np.asarray(d.kill, dtype=bool)
+            run = np.asarray(d.economy.run, dtype=bool) & ~self.stopped
+            return state, Decision(economy=d.economy, kill=none, run=run,
+                                   cores=np.where(run, d.economy.cores, 0.0))
+        if name in ENFORCING:
+            return state, d
+        if name == "nice":
+            return state, Decision(economy=d.economy, kill=none,
+                                   nice=self.cast.nice.astype(np.int64))
+        if name == "weights":
+            return state, Decision(economy=d.economy, kill=none, weight=self.weights)
+        if name.startswith("watchdog:"):
+            n_s = float(name.partition(":")[2])
+            work = np.asarray(obs.work_units)
+            self.last_output_s = np.where(work > 0, obs.t_s, self.last_output_s)
+            kill = alive & (obs.t_s - self.last_output_s >= n_s - 1e-9)
+            return state, Decision(economy=d.economy, kill=kill)
+        if self.cap is not None:
+            cap = self.cap.update(float(obs.temp_c), float(obs.dt_s))
+            want = np.where(alive, self.cast.workers, 0.0)
+            cores = np.minimum(cap * want / max(float(want.sum()), 1e-9), self.cast.workers)
+            return state, Decision(economy=d.economy, kill=none, run=alive,
+                                   cores=np.where(alive, cores, 0.0))
+        if name == "oracle":
+            run = self.shares > 0
+            return state, Decision(economy=d.economy, kill=none, run=run,
+                                   cores=np.where(run, self.shares, 0.0))
+        return state, Decision(economy=d.economy, kill=none)  # cfs
+
+
+def config_changes(name: str) -> dict[str, Any]:
+    """Dotted config keys a policy changes (run.policy and the ablations' market keys)."""
+    out: dict[str, Any] = {"run.policy": "maxwell" if name in ENFORCING else "cfs"}
+    if name == "maxwell-no-reserve":
+        out["market.r_max"] = "r_min"
+    elif name == "maxwell-lambda0":
+        out["market.landauer_lambda"] = 0.0
+    elif name == "maxwell-no-verify":
+        out["market.resieve_probability"] = 0.0
+    return out
 
 
 def check_policies(names: list[str]) -> list[str]:
@@ -384,34 +258,14 @@ def check_policies(names: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def make_policy(name: str, scn: Scenario, cast: Cast, cpus: int, seed: int,
-                rate: np.ndarray) -> Policy:
-    if name == "cfs":
-        return Policy(scn, cast, cpus, seed)
-    if name == "nice":
-        return Nice(scn, cast, cpus, seed)
-    if name == "weights":
-        return Weights(scn, cast, cpus, seed)
-    if name.startswith("watchdog"):
-        return Watchdog(scn, cast, cpus, seed, float(name.partition(":")[2] or 10))
-    if name == "thermal-cap":
-        return ThermalCap(scn, cast, cpus, seed)
-    if name == "oracle":
-        return Oracle(scn, cast, cpus, seed, rate)
-    if name == "maxwell" or name in ABLATIONS:
-        return Maxwell(scn, cast, cpus, seed, name)
-    raise ValueError(f"unknown policy {name!r}")
-
-
 __all__ = [
     "ABLATIONS",
+    "ENFORCING",
     "LADDER",
-    "Action",
-    "Policy",
-    "TickView",
+    "BaselinePolicy",
+    "PowerAllocator",
     "check_policies",
-    "economy_params",
-    "make_policy",
+    "config_changes",
     "nice_weight",
     "oracle_shares",
     "thermal_cores",

@@ -12,7 +12,7 @@ experiments need (simulated CPUs, the live duration). Each `[[cast]]` group is
   (the Scientist's rule), `bid` until its first verdict;
 - `bursty`: a useful agent that has work only part of the time (on/off phases with
   exponential lengths of mean `burst_on_s` / `burst_off_s`);
-- `slow`: a useful agent whose first proof needs `claim_cpu_s` core-seconds (large);
+- `slow`: a useful agent whose first proof needs `first_proof_cpu_s` core-seconds;
 - `churner`: a useful agent that frees `churn_bytes_per_core_s` bytes per core-second;
 - `liar`: does real work but claims `inflation` × its true units;
 - `parasite`: burns `workers` cores, proves nothing, bids a fixed `bid`.
@@ -94,6 +94,10 @@ class CastSection(_Strict):
     declared_value: float | None = Field(None, ge=0)  # credits per core-second claimed
     nice: int = Field(0, ge=-20, le=19)
     claim_cpu_s: float = Field(0.5, gt=0)
+    first_proof_cpu_s: float = Field(0.0, ge=0)  # slow: CPU before the first proof
+    # True: simulate this group with the calibrated model of its live builtin
+    # (`maxwell sim --calibrate`), not with units_per_core_s.
+    calibrated: bool = False
     inflation: float = Field(1.0, ge=1.0, le=100.0)
     burst_on_s: float = Field(0.0, ge=0)
     burst_off_s: float = Field(0.0, ge=0)
@@ -111,6 +115,10 @@ class CastSection(_Strict):
             raise ValueError("model 'bursty' needs burst_on_s > 0 and burst_off_s > 0")
         if self.model == "liar" and self.inflation <= 1.0:
             raise ValueError("model 'liar' needs inflation > 1")
+        if self.model == "slow" and self.first_proof_cpu_s <= 0:
+            raise ValueError("model 'slow' needs first_proof_cpu_s > 0")
+        if self.calibrated and (self.live is None or self.live.builtin is None):
+            raise ValueError("calibrated = true needs a live builtin (live.builtin)")
         if self.model == "churner" and self.churn_bytes_per_core_s <= 0:
             raise ValueError("model 'churner' needs churn_bytes_per_core_s > 0")
         return self
@@ -154,6 +162,7 @@ class Cast:
     declared_value: np.ndarray
     nice: np.ndarray
     claim_cpu_s: np.ndarray
+    first_proof_cpu_s: np.ndarray
     inflation: np.ndarray
     burst_on_s: np.ndarray
     burst_off_s: np.ndarray
@@ -182,6 +191,22 @@ class Scenario:
     @property
     def live_capable(self) -> bool:
         return all(c.live is not None for c in self.doc.cast)
+
+    def sim_config_data(self, rates: np.ndarray) -> dict[str, Any]:
+        """The `maxwell sim` config of the cast: one `model` entry per agent, with each
+        agent's work rate for this seed (`rates`, per agent in cast order)."""
+        d = self.doc.model_dump(exclude={"scenario", "cast"}, exclude_none=True)
+        if not d["market"].get("slots"):
+            d["market"]["slots"] = self.doc.scenario.cpus
+        agents: list[dict[str, Any]] = []
+        k = 0
+        for c, name_list in zip(self.doc.cast, group_names(self.doc), strict=True):
+            for name in name_list:
+                agents.append({"name": name, "funds": c.funds, "workers": c.workers,
+                               **_sim_model(c, float(rates[k]))})
+                k += 1
+        d["agents"] = agents
+        return d
 
     def cast(self) -> Cast:
         groups = self.doc.cast
@@ -216,6 +241,7 @@ class Scenario:
             declared_value=col("declared_value"),
             nice=col("nice"),
             claim_cpu_s=col("claim_cpu_s"),
+            first_proof_cpu_s=col("first_proof_cpu_s"),
             inflation=col("inflation"),
             burst_on_s=col("burst_on_s"),
             burst_off_s=col("burst_off_s"),
@@ -243,9 +269,9 @@ class Scenario:
                 f"{self.source}: scenario {self.name!r} has no live cast for {', '.join(missing)}"
                 " (add a [cast.live] table, or use --sim)"
             )
-        d = self.doc.model_dump(exclude={"scenario", "cast"})
+        d = self.doc.model_dump(exclude={"scenario", "cast"}, exclude_none=True)
         agents: list[dict[str, Any]] = []
-        for c, name_list in zip(self.doc.cast, _group_names(self.doc), strict=True):
+        for c, name_list in zip(self.doc.cast, group_names(self.doc), strict=True):
             assert c.live is not None
             for name in name_list:
                 entry: dict[str, Any] = {"name": name, "funds": c.funds, "workers": c.workers}
@@ -262,10 +288,36 @@ class Scenario:
         return d
 
 
-def _group_names(doc: ScenarioDoc) -> list[list[str]]:
+def group_names(doc: ScenarioDoc) -> list[list[str]]:
     return [
         [c.name] if c.count == 1 else [f"{c.name}-{i}" for i in range(c.count)] for c in doc.cast
     ]
+
+
+def _sim_model(c: CastSection, rate: float) -> dict[str, Any]:
+    """A cast group as a `maxwell.sim` model entry (model name and options)."""
+    if c.calibrated:
+        assert c.live is not None and c.live.builtin is not None
+        return {"model": c.live.builtin, "options": dict(c.live.options)}
+    if c.model == "parasite":
+        return {"model": "parasite", "options": {
+            "bid": c.bid, "churn_bytes_per_s": round(c.churn_bytes_per_core_s * c.workers)}}
+    opts: dict[str, Any] = {"value_rate": rate, "claim_cpu_s": c.claim_cpu_s,
+                            "initial_bid": c.bid, "margin": c.margin}
+    if c.model == "useful":
+        return {"model": "worker", "options": opts}
+    if c.model == "bursty":
+        period = c.burst_on_s + c.burst_off_s
+        opts.update(burst_period_s=period, burst_duty=c.burst_on_s / period)
+        return {"model": "bursty", "options": opts}
+    if c.model == "slow":
+        opts.update(first_proof_cpu_s=c.first_proof_cpu_s)
+        return {"model": "slow_start", "options": opts}
+    if c.model == "churner":
+        opts.update(churn_bytes_per_cpu_s=c.churn_bytes_per_core_s)
+        return {"model": "churner", "options": opts}
+    opts.update(lie_factor=c.inflation)
+    return {"model": "liar", "options": opts}
 
 
 def _parse_value(text: str) -> Any:

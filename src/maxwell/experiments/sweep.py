@@ -49,7 +49,7 @@ def grid(sets: dict[str, list[Any]]) -> list[dict[str, Any]]:
 def run_one(data: dict[str, Any], source: str, changes: dict[str, Any], policy: str,
             seed: int) -> dict[str, Any]:
     """One simulated run from plain inputs (what a worker executes)."""
-    from maxwell.experiments.world import simulate
+    from maxwell.experiments.simrun import simulate
 
     scn = validate(data, source).with_overrides(changes) if changes else validate(data, source)
     r = simulate(scn, policy, seed)
