@@ -287,7 +287,8 @@ class EbpfTracer:
         return {name: values[slot][0] for name, slot in self._slots.items()}
 
     def read_calls(self) -> dict[str, int]:
-        """Cumulative number of counted calls per agent (for benchmarks and diagnostics)."""
+        """Cumulative number of credited statistic updates per agent (one per folio unmapped
+        or removed, at most a page table's worth; for tests and diagnostics)."""
         values = self._values()
         return {name: values[slot][1] for name, slot in self._slots.items()}
 
