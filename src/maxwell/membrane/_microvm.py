@@ -550,6 +550,15 @@ class MicrovmBackend(Backend):
                 "agents": {n: h.describe() for n, h in self.handles.items()
                            if isinstance(h, MicrovmHandle)}}  # fmt: skip
 
+    def wait_ready(self, timeout_s: float | None = None) -> dict[str, float]:
+        """Block until every VM spawned so far runs its agent; boot seconds per agent.
+
+        Spawning returns once the VMM is up, so several guests boot in parallel;
+        the run calls this once after spawning them all, before its first tick.
+        """
+        return {n: h.wait_ready(timeout_s) for n, h in self.handles.items()
+                if isinstance(h, MicrovmHandle) and not h._killed}  # fmt: skip
+
     def _spawn(self, spec: AgentSpec) -> Handle:
         isolation = spec.isolation or self.options.isolation
         if isolation == "process":

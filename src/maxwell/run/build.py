@@ -239,7 +239,8 @@ class LiveRun:
         stack.callback(sensors.close)
         try:
             # Selecting a backend first cleans up what dead supervisors left behind.
-            backend = membrane.select_backend(cfg.membrane.backend)
+            backend = membrane.select_backend(cfg.membrane.backend,
+                                              microvm=membrane.microvm_options(cfg))
         except membrane.MembraneError as err:
             raise ConfigError(f"membrane.backend: {err}") from None
         stack.callback(backend.close)
@@ -341,6 +342,8 @@ class LiveRun:
                 if cfg.membrane.memory_max_mb else None,
                 log_path=logs / f"{a.name}.log",
                 jail=jail.request(rw=[endpoint.path]),
+                cpus=a.workers,
+                isolation=a.isolation,
             )
             for a in cfg.agents
         ]
@@ -386,6 +389,9 @@ class LiveRun:
         host["tick_late_p99_ms"] = _percentile_ms(loop.lateness_s, 99)
         host["tick_late_max_ms"] = _percentile_ms(loop.lateness_s, 100)
         host["elapsed_s"] = round(elapsed, 3)
+        describe = getattr(getattr(loop.parts.membrane, "backend", None), "describe", None)
+        if callable(describe):  # the microVM tier: accelerator, boot time per agent
+            host["membrane_detail"] = describe()
         try:
             loop.finish(outcome)
             rec.finish(_now_iso(), host)

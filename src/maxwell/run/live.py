@@ -52,6 +52,9 @@ class LiveMembrane:
             h = self.backend.spawn(dataclasses.replace(spec, env=env))
             self.handles.append(h)
             out.append(Spawned(h.pid, h.cgroup_id, tuple(spec.argv), tuple(h.unenforced)))
+        wait_ready = getattr(self.backend, "wait_ready", None)
+        if callable(wait_ready):  # microVMs boot in parallel, before the first tick
+            wait_ready()
         return out
 
     def usage(self) -> Metering:
