@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/io_uring.h>
 
 #ifndef MADV_DONTNEED_LOCKED
 #define MADV_DONTNEED_LOCKED 24
@@ -75,6 +76,53 @@ static long munmap_int80(void *addr, size_t len)
 			 : "0"(91L), "b"((unsigned long)addr), "c"((unsigned long)len)
 			 : "memory");
 	return ret;
+}
+
+/* madvise through io_uring (IORING_OP_MADVISE, run by an io-wq worker): raw syscalls */
+static int io_uring_madvise(void *addr, size_t len, int advice)
+{
+	struct io_uring_params params;
+
+	memset(&params, 0, sizeof(params));
+	int fd = syscall(__NR_io_uring_setup, 4, &params);
+	if (fd < 0)
+		return -errno;
+	size_t sq_bytes = params.sq_off.array + params.sq_entries * sizeof(unsigned);
+	size_t cq_bytes = params.cq_off.cqes + params.cq_entries * sizeof(struct io_uring_cqe);
+	if (params.features & IORING_FEAT_SINGLE_MMAP)
+		sq_bytes = cq_bytes = sq_bytes > cq_bytes ? sq_bytes : cq_bytes;
+	char *sq = mmap(NULL, sq_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+			IORING_OFF_SQ_RING);
+	char *cq = (params.features & IORING_FEAT_SINGLE_MMAP) ? sq :
+		mmap(NULL, cq_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+		     IORING_OFF_CQ_RING);
+	struct io_uring_sqe *sqes = mmap(NULL, params.sq_entries * sizeof(struct io_uring_sqe),
+					 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+					 IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED)
+		return -errno;
+	unsigned *tail = (unsigned *)(sq + params.sq_off.tail);
+	unsigned mask = *(unsigned *)(sq + params.sq_off.ring_mask);
+	unsigned *array = (unsigned *)(sq + params.sq_off.array);
+	unsigned idx = *tail & mask;
+	struct io_uring_sqe *sqe = &sqes[idx];
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_MADVISE;
+	sqe->addr = (unsigned long)addr;
+	sqe->len = (unsigned)len;
+	sqe->fadvise_advice = advice;
+	array[idx] = idx;
+	__atomic_store_n(tail, *tail + 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+		return -errno;
+	unsigned head = __atomic_load_n((unsigned *)(cq + params.cq_off.head), __ATOMIC_ACQUIRE);
+	unsigned cmask = *(unsigned *)(cq + params.cq_off.ring_mask);
+	struct io_uring_cqe *cqes = (struct io_uring_cqe *)(cq + params.cq_off.cqes);
+	int res = cqes[head & cmask].res;
+
+	close(fd);
+	return res;
 }
 
 int main(int argc, char **argv)
@@ -163,6 +211,13 @@ int main(int argc, char **argv)
 		/* lazy, no reclaim asked: the test applies pressure through the cgroup limit */
 		if (madvise(p, n, MADV_FREE))
 			die("madvise FREE");
+	} else if (!strcmp(way, "io_uring")) {
+		int r = io_uring_madvise(p, n, MADV_DONTNEED);
+
+		if (r) {
+			errno = -r;
+			die("io_uring madvise");
+		}
 	} else if (!strcmp(way, "process_madvise")) {
 		int pidfd = syscall(SYS_pidfd_open, getpid(), 0);
 		struct iovec iov = { p, n };

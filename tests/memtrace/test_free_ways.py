@@ -31,6 +31,7 @@ WAYS = {
     "madv_remove": "madvise(MADV_REMOVE) of a shared anonymous mapping (shmem)",
     "madv_free": "madvise(MADV_FREE), then MADV_PAGEOUT so reclaim takes the pages now",
     "process_madvise": "process_madvise(pidfd of itself, MADV_DONTNEED)",
+    "io_uring": "IORING_OP_MADVISE(MADV_DONTNEED) through io_uring (an io-wq worker runs it)",
     "brk": "brk() grown by 64 MiB, written, shrunk back",
     "mremap": "mremap() of a 64 MiB + 1 page mapping down to 1 page",
     "map_fixed": "mmap(MAP_FIXED) of a fresh mapping over the written one",

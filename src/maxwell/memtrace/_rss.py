@@ -7,6 +7,7 @@ previous sample. What it sees of the ways the eBPF tracer counts (checked by
 tests/memtrace/test_free_ways.py, `SEES` below): a resident page unmapped or
 dropped by a living process between two samples — munmap (also through the
 32-bit entry), madvise DONTNEED/DONTNEED_LOCKED/REMOVE, process_madvise,
+io_uring's madvise,
 brk and mremap shrinking, mmap(MAP_FIXED) over written pages, huge pages, and
 MADV_FREE pages once reclaim took them. What it misses: memory freed by a
 process that exits (it is gone before the next sample: a parasite forking
@@ -33,6 +34,7 @@ SEES = frozenset(
         "madv_remove",
         "madv_free",
         "process_madvise",
+        "io_uring",
         "brk",
         "mremap",
         "map_fixed",
