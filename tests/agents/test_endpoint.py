@@ -214,11 +214,22 @@ def test_agent_that_never_reads_cannot_block_the_supervisor(ep: Endpoint) -> Non
 
 
 def test_messages_to_unknown_or_absent_agents_are_ignored(ep: Endpoint) -> None:
-    ep.register("a")
-    ep.send_tick("a", 0.0, 0.1, 1.0, 1)
+    env = ep.register("a")
+    ep.send_tick("a", 0.0, 0.1, 1.0, 1)  # registered but not connected yet: dropped
     ep.send_tick("nobody", 0.0, 0.1, 1.0, 1)
-    ep.send_tick("a", float("nan"), 0.1, 1.0, 1)
     ep.send_verdict("nobody", True, 1, "x")
+    c = Client(ep)
+    assert c.send(hello(env["MAXWELL_TOKEN"])) == [Hello("a")]
+    assert c.replies(1)[0]["type"] == "welcome"
+    ep.send_tick("a", float("nan"), 0.1, 1.0, 1)  # not a number on the wire: dropped
+    ep.send_tick("nobody", 2.0, 0.1, 1.0, 1)
+    ep.send_tick("a", 3.0, 0.25, 1.0, 1)
+    # The only message after the welcome is the last, valid tick: nothing was queued
+    # for "a" before it connected, nor for anyone else.
+    tick = c.replies(1)[0]
+    assert tick == {"type": "tick", "t": 3.0, "price": 0.25, "balance": 1.0, "slots": 1}
+    c.sock.settimeout(0.2)
+    assert not c.hung_up() and c.buf == b""
 
 
 def test_connection_flood_evicts_anonymous_sockets(tmp_path: Path) -> None:

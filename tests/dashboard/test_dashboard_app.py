@@ -32,10 +32,7 @@ def recorded(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     the demo's cfs run (shadow bills, nobody killed) holds none."""
     if request.param == "fixture":
         return write_run(tmp_path / "run.db")
-    try:
-        demo = request.getfixturevalue("demo_runs")
-    except pytest.FixtureLookupError:
-        pytest.skip("the demo_runs fixture (a real `maxwell demo`) is not defined")
+    demo = request.getfixturevalue("demo_runs")  # a real `maxwell demo` (tests/conftest.py)
     return Path(demo) / str(request.param).removeprefix("demo-") / "run.db"
 
 
