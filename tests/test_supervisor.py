@@ -122,6 +122,7 @@ def _wait_ticks(out: Path, n: int, running: Callable[[], bool], why: Callable[[]
 PAUSED_CAST = """
 [run]
 duration_s = 60.0
+startup_grace_s = 0.0
 [market]
 slots = 1
 r_min = 0.5

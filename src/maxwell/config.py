@@ -42,6 +42,9 @@ class RunSection(_Section):
     duration_s: float = Field(60.0, gt=0)
     tick_s: float = Field(1.0, ge=0.05, le=60)
     seed: int = 1
+    # An agent is never frozen before it has said hello or this many seconds have
+    # passed since the start: a loser frozen before it connects could never bid.
+    startup_grace_s: float = Field(5.0, ge=0)
 
 
 class PhysicsSection(_Section):

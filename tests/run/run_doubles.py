@@ -46,7 +46,7 @@ class ModelPlant:
     """P = idle + per-core · busy; die temperature relaxes to ambient + R·P with τ."""
 
     def __init__(self, clock: VirtualClock, membrane: ModelMembrane, idle_power_w: float = 10.0,
-                 core_power_w: float = 15.0, ambient_c: float = 40.0, r_k_per_w: float = 1.0,
+                 core_power_w: float = 15.0, ambient_c: float = 25.0, r_k_per_w: float = 0.5,
                  tau_s: float = 5.0) -> None:
         self.clock, self.membrane = clock, membrane
         self.idle_power_w, self.core_power_w = idle_power_w, core_power_w

@@ -155,3 +155,57 @@ def test_no_bid_means_the_standing_bid() -> None:
     w = make_world(cfg, [ModelAgent("a", hello_at_s=None)])
     w.loop.run()
     assert np.allclose(w.loop.bid_price, [0.7]) and w.loop.bid_slots.tolist() == [2]
+
+
+def _pause_ticks(w: object) -> dict[str, float]:
+    return {str(a): t for t, _, a in w.sink.events("pause")}  # type: ignore[attr-defined]
+
+
+def test_a_silent_loser_is_not_frozen_before_the_grace_is_over() -> None:
+    cfg = config([{"name": "payer", "funds": 1e3, "default_bid": 1.0},
+                  {"name": "mute", "funds": 1e3, "default_bid": 0.1}],
+                 market={"slots": 1, "r_min": 0.5},
+                 run={"duration_s": 8.0, "startup_grace_s": 3.0})
+    w = make_world(cfg, [ModelAgent("payer"), ModelAgent("mute", hello_at_s=None)])
+    w.loop.run()
+    assert _pause_ticks(w) == {"mute": 3.0}  # the first tick at or after the grace
+
+
+def test_a_loser_is_frozen_at_the_first_tick_after_its_hello() -> None:
+    cfg = config([{"name": "payer", "funds": 1e3, "default_bid": 1.0},
+                  {"name": "late", "funds": 1e3, "default_bid": 0.1}],
+                 market={"slots": 1, "r_min": 0.5},
+                 run={"duration_s": 8.0, "startup_grace_s": 6.0})
+    w = make_world(cfg, [ModelAgent("payer"), ModelAgent("late", hello_at_s=2.5)])
+    w.loop.run()
+    assert [(round(t, 1), a) for t, _, a in w.sink.events("hello")] == [(0.1, "payer"),
+                                                                         (2.5, "late")]
+    assert _pause_ticks(w) == {"late": 3.0}
+
+
+def test_without_grace_a_silent_loser_is_frozen_at_once() -> None:
+    cfg = config([{"name": "payer", "funds": 1e3, "default_bid": 1.0},
+                  {"name": "mute", "funds": 1e3, "default_bid": 0.1}],
+                 market={"slots": 1, "r_min": 0.5},
+                 run={"duration_s": 3.0, "startup_grace_s": 0.0})
+    w = make_world(cfg, [ModelAgent("payer"), ModelAgent("mute", hello_at_s=None)])
+    w.loop.run()
+    assert _pause_ticks(w) == {"mute": 1.0}
+
+
+def test_64_agents_on_2_slots_all_get_to_say_hello() -> None:
+    # Each takes a different time to start (up to 9 s); none may be frozen first.
+    n = 64
+    cfg = config([{"name": f"a{i}", "funds": 100.0, "default_bid": 0.0} for i in range(n)],
+                 market={"slots": 2, "r_min": 0.05}, run={"duration_s": 12.0})
+    assert cfg.run.startup_grace_s == 5.0  # the default
+    cfg = cfg.with_run(startup_grace_s=10.0)
+    models = [ModelAgent(f"a{i}", hello_at_s=0.2 + 8.8 * i / (n - 1), bid=(0.2, 1))
+              for i in range(n)]
+    w = make_world(cfg, models)
+    w.loop.run()
+    assert w.loop.said_hello.all()
+    hello_at = {a: t for t, _, a in w.sink.events("hello")}
+    for a, t in _pause_ticks(w).items():
+        assert t >= hello_at[a]
+    assert int((w.loop.state == PAUSED).sum()) == n - 2

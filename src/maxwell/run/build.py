@@ -178,6 +178,7 @@ def plan_for(cfg: Config, stop: threading.Event | None = None) -> Plan:
         tick_s=cfg.run.tick_s,
         duration_s=cfg.run.duration_s,
         setpoint_c=cfg.physics.setpoint_c,
+        startup_grace_s=cfg.run.startup_grace_s,
         stop=stop,
     )
 

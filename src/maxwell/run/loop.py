@@ -212,7 +212,10 @@ class Loop:
         live = self.state != DEAD
         if dec.run is not None and dec.cores is not None:
             go = live & dec.run & (dec.cores > 0)
-            stop = np.flatnonzero(live & ~go & (self.state == RUNNING))
+            # Start-up grace: an agent that has not said hello yet is not frozen
+            # (it could never connect and bid) until the grace is over.
+            grace = ~self.said_hello & (obs.t_s < self.plan.startup_grace_s)
+            stop = np.flatnonzero(live & ~go & ~grace & (self.state == RUNNING))
             mem.pause(stop)
             self.state[stop] = PAUSED
             for i in stop.tolist():
