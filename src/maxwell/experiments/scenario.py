@@ -95,6 +95,9 @@ class CastSection(_Strict):
     nice: int = Field(0, ge=-20, le=19)
     claim_cpu_s: float = Field(0.5, gt=0)
     first_proof_cpu_s: float = Field(0.0, ge=0)  # slow: CPU before the first proof
+    # Simulation: CPU seconds an agent spends starting up before any work (None: the
+    # simulator's default, a Python process's start-up).
+    startup_cpu_s: float | None = Field(None, ge=0)
     # True: simulate this group with the calibrated model of its live builtin
     # (`maxwell sim --calibrate`), not with units_per_core_s.
     calibrated: bool = False
@@ -296,6 +299,13 @@ def group_names(doc: ScenarioDoc) -> list[list[str]]:
 
 def _sim_model(c: CastSection, rate: float) -> dict[str, Any]:
     """A cast group as a `maxwell.sim` model entry (model name and options)."""
+    out = _sim_model_only(c, rate)
+    if c.startup_cpu_s is not None:
+        out["options"]["startup_cpu_s"] = c.startup_cpu_s
+    return out
+
+
+def _sim_model_only(c: CastSection, rate: float) -> dict[str, Any]:
     if c.calibrated:
         assert c.live is not None and c.live.builtin is not None
         return {"model": c.live.builtin, "options": dict(c.live.options)}
