@@ -32,7 +32,11 @@ def test_bench_json_is_one_exact_object(capsys):
         "expected_bytes",
         "counted_bytes",
         "exact",
-        "overhead_ns_per_event",
+        "overhead_ns_per_traced_event",
+        "overhead_ns_per_untraced_page",
+        "overhead_ns_per_untraced_syscall",
+        "baseline_ns_per_page",
+        "load_avg_1min",
     ):
         assert key in result
     assert result["events"] == 600
@@ -40,6 +44,7 @@ def test_bench_json_is_one_exact_object(capsys):
         assert result["backend"] == "ebpf"
         assert result["exact"] is True
         assert result["counted_bytes"] == result["expected_bytes"]
+        assert "floor_ns_per_traced_event" in result  # empty programs on the same hook
     else:
         assert result["backend"] == "rss-sampling"
         assert result["exact"] is False
