@@ -72,8 +72,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.cycles < 1:
         raise UsageError("--cycles must be >= 1 (e.g. --cycles 500)")
     for name in args.backend or []:
-        if name not in BACKEND_ORDER:
-            raise UsageError(f"unknown --backend {name!r}; choose from {', '.join(BACKEND_ORDER)}")
+        if name not in (*BACKEND_ORDER, "microvm"):
+            raise UsageError(f"unknown --backend {name!r}; choose from "
+                             f"{', '.join(BACKEND_ORDER)}, microvm")
+    if args.backend and "microvm" in args.backend:
+        return _bench_microvm(args)
     try:
         result = _bench.run(
             args.cycles, args.backend, args.cgroup_root, not args.no_priority, args.agent_nice,
@@ -107,4 +110,38 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"spawn ({sp['backend']}, {sp['samples']} each): bare {sp['bare_median_ms']} ms "
               f"median, jail {sp['jail_level']} {sp['jail_median_ms']} ms median "
               f"(p90 {sp['jail_p90_ms']}, max {sp['jail_max_ms']})")
+    return 0
+
+
+def _bench_microvm(args: argparse.Namespace) -> int:
+    """`--backend microvm`: boot, pause/resume by freeze and by QMP, per-tick cost."""
+    from maxwell.membrane import MembraneError, _bench, _bench_microvm
+
+    others = [n for n in args.backend if n != "microvm"]
+    try:
+        vm = _bench_microvm.run(args.cycles, not args.no_priority)
+        procs = (_bench.run(args.cycles, others, args.cgroup_root, not args.no_priority,
+                            args.agent_nice, args.jail, 0) if others else None)  # fmt: skip
+    except MembraneError as err:
+        raise UsageError(str(err)) from err
+    if args.json:
+        print(json.dumps({"microvm": vm, "process": procs}))
+        return 0
+    print(f"microvm: {vm['reason']}")
+    print(f"boot (spawn -> agent started) s: {vm['boot_s']}; idle VMM CPU "
+          f"{vm['idle_vmm_cpu_pct']} % of a core; 1-min load {vm['loadavg_1m']}")
+    for m, r in vm["pause"].items():
+        print(f"  {m:6} pause {r['pause_p50_us']:.0f}/{r['pause_p99_us']:.0f}/"
+              f"{r['pause_max_us']:.0f} µs, resume {r['resume_p50_us']:.0f}/"
+              f"{r['resume_p99_us']:.0f}/{r['resume_max_us']:.0f} µs (p50/p99/max), guest seen "
+              f"running {r['resume_seen_p50_us']:.0f} µs p50; {r['cycles']} cycles, "
+              f"{r['moved_after_confirm']}/{r['verified']} moved after confirm")
+    t = vm["tick_us"]
+    print(f"  per tick (alive+usage+set_cpu): VM {t['microvm']['p50_us']:.0f} µs p50, "
+          f"process {t['process']['p50_us']:.0f} µs p50; default pause {vm['default_pause']}, "
+          f"faster p99 here {vm['faster_p99']}")
+    if procs is not None:
+        for name, r in procs["backends"].items():
+            print(f"  {name:8} pause {r['pause_p50_us']:.0f}/{r['pause_p99_us']:.0f} µs, "
+                  f"resume {r['resume_p50_us']:.0f}/{r['resume_p99_us']:.0f} µs (p50/p99)")
     return 0
