@@ -135,3 +135,48 @@ def test_tampering_is_restored_and_reported() -> None:
         assert h.verify() == []
     finally:
         backend.close()
+
+
+USER_LEVEL = """
+import pathlib, sys, time
+from maxwell.membrane import AgentSpec, select_backend
+from maxwell.membrane._jail import Jail, JailConfig
+jail = Jail(JailConfig())
+backend = select_backend("signals", clean_first=False)
+log = pathlib.Path(sys.argv[1])
+h = backend.spawn(AgentSpec("u", ["/bin/sh", "-c", "cat /proc/self/status"],
+                            jail=jail.request(), log_path=log))
+while h.exit_status is None:
+    time.sleep(0.01)
+backend.close()
+print(jail.level)
+print(log.read_text())
+"""
+
+
+def test_without_root_what_can_be_applied_is(world_dir: Path) -> None:
+    """As an unprivileged user: agents keep its uid but get no_new_privs and seccomp."""
+    import pyseccomp
+
+    import maxwell
+    from maxwell.membrane._jail import _unreachable
+
+    if os.geteuid() != 0:
+        pytest.skip("switching to an unprivileged user for the test needs root")
+    src = Path(maxwell.__file__).parent.parent
+    site = Path(pyseccomp.__file__).parent
+    py = Path("/usr/bin/python3")
+    if not py.exists() or any(_unreachable(p) for p in (py, src / "maxwell", site)):
+        pytest.skip("the system python3, the source or site-packages is not reachable by "
+                    "other uids here")
+    os.chmod(world_dir, 0o777)
+    out = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         "env", f"PYTHONPATH={src}:{site}", str(py), "-c", USER_LEVEL,
+         str(world_dir / "u.log")],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    level, _, status = out.stdout.partition("\n")
+    assert level == "user"
+    assert "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status
+    assert "Uid:\t65534" in status

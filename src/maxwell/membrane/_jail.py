@@ -209,8 +209,9 @@ def doctor_checks(cfg: JailConfig | None = None) -> list[Check]:
         if blocked is not None:
             out.append(Check("jail interpreter", False,
                              f"{exe} is behind {blocked} (not searchable by other uids): "
-                             "jailed Python agents cannot start without bwrap; "
-                             "sudo apt-get install bubblewrap"))
+                             "without bwrap, Python agents run as the supervisor's uid "
+                             "(mode auto) or fail (mode drop); sudo apt-get install "
+                             "bubblewrap"))
     return out
 
 
