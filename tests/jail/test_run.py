@@ -21,6 +21,9 @@ from .conftest import HERE, LEVELS, _system_python, skip_unless_level
 
 CONFIG = """
 [run]
+# Shadow bills only: nothing is paused, so a slow start under load cannot freeze an
+# agent before it acts.
+policy = "cfs"
 duration_s = {duration}
 tick_s = 0.5
 [jail]
