@@ -35,6 +35,7 @@ def test_bench_json_is_one_exact_object(capsys):
         "overhead_ns_per_traced_event",
         "overhead_ns_per_untraced_page",
         "overhead_ns_per_untraced_syscall",
+        "overhead_ns_per_traced_page_fault",
         "baseline_ns_per_page",
         "load_avg_1min",
     ):

@@ -3,19 +3,21 @@
 Two workload children (bench_child.c compiled on the spot when a C compiler
 is present, else the Python workload): the *agent*, registered and in a
 cgroup of its own (v2, plus v1 memory where memory is a v1 controller) when
-we may make one, and *another* process, not registered. Each does N
-iterations of (mmap, write, munmap) and (write, madvise(MADV_DONTNEED)) of
-known sizes, some not page multiples, and N getppid() calls. Every block is
-timed (the child's own CPU time: the BPF programs run in its context) in
-three states, in rotating order within each run: nothing attached, the
-counting programs attached, and empty programs on the same tracepoints (the
-floor: the price of the tracepoint dispatch itself). Figures are medians over
-runs of (state − nothing) per event, where an event is one page freed (and
-faulted in before, which crosses the same hooks):
+we may make one, and *another* process, not registered. Each runs, per state:
+N iterations of (mmap, write, munmap) and (write, madvise(MADV_DONTNEED)) of
+known sizes, some not page multiples (the page's whole life); the same mmaps
+written and kept (`fault`), then unmapped (`free`); and N getppid() calls.
+Every block is timed (the child's own CPU time: the BPF programs run in its
+context) in three states, in rotating order within each run: nothing
+attached, the counting programs attached, and empty programs on the same
+tracepoint (the floor: the price of the tracepoint dispatch itself). Figures
+are medians over runs of (state − nothing), per page or per call:
 
-- `overhead_ns_per_traced_event`: the agent's pages, counted;
-- `overhead_ns_per_untraced_page`: another process's pages (what the rest of
-  the machine pays for a page it faults in and frees);
+- `overhead_ns_per_traced_event`: a page the agent gives back, counted (the
+  `free` block); `_traced_page_fault`: a page it faults in; `_traced_page_life`:
+  both, in the mixed loop;
+- `overhead_ns_per_untraced_page` (and `_fault`, `_free`): another process's
+  pages — what the rest of the machine pays;
 - `overhead_ns_per_untraced_syscall`: a syscall that touches no memory;
 - `floor_ns_*`: the same with the empty programs;
 - `baseline_ns_per_page` / `_per_syscall`: what a page (write + free) and a
@@ -134,6 +136,11 @@ def _load() -> float | None:
         return None
 
 
+def states_of(ebpf: bool) -> list[str]:
+    """Attachment states each run times: nothing, the counting programs, empty programs."""
+    return ["none", "page", "empty"] if ebpf else ["none", "page"]
+
+
 def run(events: int = 4000, runs: int = 31, prefer: str = "auto") -> dict[str, Any]:
     """Measure; `events` is the number of frees per timed block (half munmap, half madvise).
 
@@ -153,12 +160,12 @@ def run(events: int = 4000, runs: int = 31, prefer: str = "auto") -> dict[str, A
     work = Workload(argv)
     other = Workload(argv)
     tracer = floor = None
-    per: dict[str, dict[str, list[float]]] = {
-        s: {"agent": [], "other": [], "syscall": []} for s in ("page", "empty")
-    }
+    kinds = ("agent_life", "agent_fault", "agent_free", "other_life", "other_fault",
+             "other_free", "syscall")  # fmt: skip
+    per: dict[str, dict[str, list[float]]] = {s: {k: [] for k in kinds} for s in states_of(True)}
     counted: list[int] = []
-    base_page: list[float] = []  # the page's own cost, nothing attached (for relative figures)
-    base_sys: list[float] = []
+    base: dict[str, list[float]] = {"page": [], "syscall": []}  # nothing attached
+    held = expected // 2  # the `fault` block maps (and `free` unmaps) one size per iteration
     load_before = _load()
     try:
         cg_id = None
@@ -174,32 +181,49 @@ def run(events: int = 4000, runs: int = 31, prefer: str = "auto") -> dict[str, A
             floor.detach()
         tracer.add("bench", cg_id, work.pid)
         pids = {"bench": [work.pid]}
+
+        def freed_by(command: str) -> tuple[int, int]:
+            """(CPU ns, bytes counted) of one command of the agent."""
+            before = tracer.read(pids)["bench"]
+            ns = int(work.cmd(command).split()[1])
+            return ns, tracer.read(pids)["bench"] - before
+
         for w in (work, other):  # warm-up: page tables, code paths, the region's VMAs
             w.cmd(f"bench {n} {sizes}")
-        states = ["none", "page", "empty"] if ebpf is not None else ["none", "page"]
+        states = states_of(ebpf is not None)
+        held_pages = held // PAGE_BYTES
+        unit = {k: n if k == "syscall" else pages if k.endswith("life") else held_pages
+                for k in kinds}  # fmt: skip
         for r in range(runs):
-            t: dict[str, tuple[int, int, int]] = {}
+            t: dict[str, dict[str, int]] = {}
             k = r % len(states)
             for state in states[k:] + states[:k]:
                 if ebpf is not None and floor is not None:
                     ebpf.attach() if state == "page" else ebpf.detach()
                     floor.attach() if state == "empty" else floor.detach()
-                before = tracer.read(pids)["bench"]
-                agent_ns = int(work.cmd(f"bench {n} {sizes}").split()[1])
-                got = tracer.read(pids)["bench"] - before
-                other_ns = int(other.cmd(f"bench {n} {sizes}").split()[1])
-                sys_ns = int(work.cmd(f"syscalls {n}").split()[1])
-                t[state] = (agent_ns, other_ns, sys_ns)
+                life_ns, got_life = freed_by(f"bench {n} {sizes}")
+                fault_ns, got_fault = freed_by(f"fault {n} {sizes}")
+                free_ns, got_free = freed_by("free")
+                t[state] = {
+                    "agent_life": life_ns,
+                    "agent_fault": fault_ns,
+                    "agent_free": free_ns,
+                    "other_life": int(other.cmd(f"bench {n} {sizes}").split()[1]),
+                    "other_fault": int(other.cmd(f"fault {n} {sizes}").split()[1]),
+                    "other_free": int(other.cmd("free").split()[1]),
+                    "syscall": int(work.cmd(f"syscalls {n}").split()[1]),
+                }
                 if state == "page":
-                    counted.append(got)
-                elif got != 0 and ebpf is not None:
-                    counted.append(-got)  # a detached tracer must count nothing
-            base_page.append(t["none"][1] / pages)
-            base_sys.append(t["none"][2] / n)
+                    counted.append(got_life)
+                    if got_fault != 0 or got_free != held:
+                        counted.append(-1)  # the split blocks must be exact too
+                elif ebpf is not None and (got_life or got_fault or got_free):
+                    counted.append(-1)  # a detached tracer must count nothing
+            base["page"].append(t["none"]["other_life"] / pages)
+            base["syscall"].append(t["none"]["syscall"] / n)
             for state in states[1:]:
-                per[state]["agent"].append((t[state][0] - t["none"][0]) / pages)
-                per[state]["other"].append((t[state][1] - t["none"][1]) / pages)
-                per[state]["syscall"].append((t[state][2] - t["none"][2]) / n)
+                for key in kinds:
+                    per[state][key].append((t[state][key] - t["none"][key]) / unit[key])
         backend, label, reason = tracer.source, tracer.label, tracer.reason
         keyed = ebpf.keyed_by["bench"] if ebpf is not None else ("cgroup" if cg_id else "pid")
     finally:
@@ -211,6 +235,15 @@ def run(events: int = 4000, runs: int = 31, prefer: str = "auto") -> dict[str, A
         if cgroups is not None:
             cgroups.close()
         tmp.cleanup()
+    names = {  # result key suffix -> measured block
+        "traced_event": "agent_free",
+        "traced_page_fault": "agent_fault",
+        "traced_page_life": "agent_life",
+        "untraced_page": "other_life",
+        "untraced_page_fault": "other_fault",
+        "untraced_page_free": "other_free",
+        "untraced_syscall": "syscall",
+    }
     page, empty = per["page"], per["empty"]
     result: dict[str, Any] = {
         "backend": backend,
@@ -219,14 +252,13 @@ def run(events: int = 4000, runs: int = 31, prefer: str = "auto") -> dict[str, A
         "expected_bytes": expected,
         "counted_bytes": int(statistics.median(counted)),
         "exact": all(c == expected for c in counted),
-        "overhead_ns_per_traced_event": _median(page["agent"]),
-        "overhead_ns_per_traced_event_iqr": _iqr(page["agent"]),
-        "overhead_ns_per_untraced_page": _median(page["other"]),
-        "overhead_ns_per_untraced_page_iqr": _iqr(page["other"]),
-        "overhead_ns_per_untraced_syscall": _median(page["syscall"]),
-        "overhead_ns_per_untraced_syscall_iqr": _iqr(page["syscall"]),
-        "baseline_ns_per_page": _median(base_page),
-        "baseline_ns_per_syscall": _median(base_sys),
+    }
+    for name, key in names.items():
+        result[f"overhead_ns_per_{name}"] = _median(page[key])
+        result[f"overhead_ns_per_{name}_iqr"] = _iqr(page[key])
+    result |= {
+        "baseline_ns_per_page": _median(base["page"]),
+        "baseline_ns_per_syscall": _median(base["syscall"]),
         "runs": runs,
         "keyed_by": keyed,
         "workload": "c" if child is not None else "python",
@@ -235,12 +267,9 @@ def run(events: int = 4000, runs: int = 31, prefer: str = "auto") -> dict[str, A
         "load_avg_1min": [load_before, _load()],
         "counted_bytes_runs": counted,
     }
-    if empty["agent"]:
-        result |= {
-            "floor_ns_per_traced_event": _median(empty["agent"]),
-            "floor_ns_per_untraced_page": _median(empty["other"]),
-            "floor_ns_per_untraced_syscall": _median(empty["syscall"]),
-        }
+    if empty["agent_free"]:
+        for name, key in names.items():
+            result[f"floor_ns_per_{name}"] = _median(empty[key])
     # Kept for readers of older results: the same figure under its former name.
     result["overhead_ns_per_event"] = result["overhead_ns_per_traced_event"]
     return result

@@ -64,14 +64,16 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"exact             {result['exact']}")
     floor = "floor_ns_per_traced_event" in result
     for key, what in (
-        ("traced_event", "per page the agent frees"),
-        ("untraced_page", "per page another process frees"),
+        ("traced_event", "per page the agent gives back (the free alone)"),
+        ("traced_page_fault", "per page the agent faults in"),
+        ("traced_page_life", "per page the agent writes and frees"),
+        ("untraced_page", "per page another process writes and frees"),
         ("untraced_syscall", "per syscall that frees nothing"),
     ):
         iqr = result[f"overhead_ns_per_{key}_iqr"]
         extra = f"; floor {result[f'floor_ns_per_{key}']}" if floor else ""
         print(
-            f"{key:17s} {result[f'overhead_ns_per_{key}']} ns {what} "
+            f"{key:18s} {result[f'overhead_ns_per_{key}']} ns {what} "
             f"(IQR {iqr[0]}..{iqr[1]}{extra})"
         )
     print(

@@ -16,6 +16,8 @@ after a command sees exactly that command's frees):
   forkmany K               fork K children that exit at once (reaped)  -> done
   release                  let threads and forked children exit        -> released
   bench N SIZE...          N × (mmap+munmap, madvise DONTNEED)         -> done <cpu_ns>
+  fault N SIZE...          N × (mmap, write), all kept                 -> done <cpu_ns>
+  free                     munmap what `fault` mapped                  -> done <cpu_ns>
   syscalls N               N getppid() calls, nothing freed            -> done <cpu_ns>
   touch SIZE               map SIZE bytes and write every page         -> done
   untouch                  munmap what `touch` mapped                  -> done
@@ -92,6 +94,7 @@ def main() -> int:
     waiters: list[threading.Thread] = []
     forked: list[int] = []
     touched: list[tuple[int, int]] = []
+    held: list[tuple[int, int]] = []
     out = sys.stdout
     out.write(f"ready {os.getpid()}\n")
     out.flush()
@@ -182,6 +185,21 @@ def main() -> int:
                 _munmap(a, size)
                 _touch(region, size)
                 _madvise(region, size, MADV_DONTNEED)
+            reply = f"done {time.thread_time_ns() - t0}"
+        elif cmd == "fault":
+            n, sizes = args[0], args[1:]
+            t0 = time.thread_time_ns()
+            for i in range(n):
+                size = sizes[i % len(sizes)]
+                a = _map(size)
+                _touch(a, size)
+                held.append((a, size))
+            reply = f"done {time.thread_time_ns() - t0}"
+        elif cmd == "free":
+            t0 = time.thread_time_ns()
+            for a, size in held:
+                _munmap(a, size)
+            held.clear()
             reply = f"done {time.thread_time_ns() - t0}"
         elif cmd == "syscalls":
             getppid = os.getppid

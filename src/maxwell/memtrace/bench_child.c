@@ -4,6 +4,8 @@
  * line protocol as _workload.py (subset): prints "ready <pid>", then
  *   bench N SIZE...   N x (mmap SIZE, write every page, munmap; write SIZE of a fixed
  *                     region, madvise(MADV_DONTNEED) it)                 -> done <cpu_ns>
+ *   fault N SIZE...   N x (mmap SIZE, write every page), all kept        -> done <cpu_ns>
+ *   free              munmap what `fault` mapped                         -> done <cpu_ns>
  *   syscalls N        N getppid() calls, nothing freed                   -> done <cpu_ns>
  *   quit
  * Every page is written before it is freed: untouched pages are never
@@ -38,6 +40,9 @@ static long long cpu_ns(void)
 int main(void)
 {
 	char line[4096];
+	void **held = NULL;
+	size_t *held_size = NULL;
+	long nheld = 0;
 	char *region = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -77,6 +82,35 @@ int main(void)
 				touch(region, size);
 				madvise(region, size, MADV_DONTNEED);
 			}
+		} else if (!strcmp(cmd, "fault")) {
+			size_t sizes[MAX_SIZES];
+			int m = 0;
+			char *s;
+
+			while (m < MAX_SIZES && (s = strtok_r(NULL, " \n", &save)))
+				sizes[m++] = strtoul(s, NULL, 10);
+			held = realloc(held, (nheld + n) * sizeof(*held));
+			held_size = realloc(held_size, (nheld + n) * sizeof(*held_size));
+			if (m == 0 || n <= 0 || !held || !held_size) {
+				printf("error fault needs N and sizes\n");
+				fflush(stdout);
+				continue;
+			}
+			t0 = cpu_ns();
+			for (long i = 0; i < n; i++) {
+				size_t size = sizes[i % m];
+				char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+					       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+				touch(p, size);
+				held[nheld] = p;
+				held_size[nheld++] = size;
+			}
+		} else if (!strcmp(cmd, "free")) {
+			t0 = cpu_ns();
+			for (long i = 0; i < nheld; i++)
+				munmap(held[i], held_size[i]);
+			nheld = 0;
 		} else if (!strcmp(cmd, "syscalls")) {
 			t0 = cpu_ns();
 			for (long i = 0; i < n; i++)
