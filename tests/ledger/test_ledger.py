@@ -44,7 +44,7 @@ def test_million_random_operations_conserve_exactly() -> None:
                         "bounty", ops)
         ops += 2 * n_agents
         ledger.check()
-        ledger.journal.clear()
+        ledger.drain()
     assert int(ledger.balances_ucr.sum()) == total
     assert np.all(ledger.balances_ucr >= 0)
 

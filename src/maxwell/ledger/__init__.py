@@ -11,6 +11,7 @@ from maxwell.ledger.book import (
     ConservationError,
     Ledger,
     Transfer,
+    Transfers,
     to_credits,
     to_ucr,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ConservationError",
     "Ledger",
     "Transfer",
+    "Transfers",
     "landauer_energy_j",
     "landauer_tax_credits",
     "landauer_tax_ucr",

@@ -14,8 +14,8 @@ the caller's state is never changed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -76,22 +76,41 @@ class Ledger:
             raise ValueError(f"balances_ucr has shape {bal.shape}, expected ({len(names)},)")
         if np.any(bal < 0):
             raise ValueError("balances must be >= 0")
+        self._setup(names, bal)
+
+    def _setup(self, names: tuple[str, ...], bal: IntArray) -> None:
         self.accounts = names
-        self._index = {name: i for i, name in enumerate(names)}
+        self._index: dict[str, int] | None = None  # built on first use (10⁵ names cost)
         self._bal = bal
         self.total_ucr = int(bal.sum())
-        self.journal: list[Transfer] = []
+        self._batches: list[_Batch] = []
+
+    @classmethod
+    def of(cls, accounts: tuple[str, ...], balances_ucr: IntArray) -> Ledger:
+        """A ledger over accounts already known to be unique (e.g. `EconomyParams.accounts`)
+        and balances known to be non-negative int64: skips the checks that cost O(n) with
+        hashing, for a step over 10⁵ agents. The balances are copied."""
+        led = cls.__new__(cls)
+        led._setup(accounts, np.array(balances_ucr, dtype=np.int64))
+        return led
 
     def copy(self) -> Ledger:
         """An independent ledger with the same balances and an empty journal."""
-        return Ledger(self.accounts, self._bal.copy())
+        return Ledger.of(self.accounts, self._bal)
 
     def index(self, name: str) -> int:
         """Position of an account by name."""
+        if self._index is None:
+            self._index = {n: i for i, n in enumerate(self.accounts)}
         try:
             return self._index[name]
         except KeyError:
             raise KeyError(f"no account named {name!r}") from None
+
+    @property
+    def journal(self) -> Transfers:
+        """The transfers booked since the last drain (a lazy sequence of `Transfer`)."""
+        return Transfers(self.accounts, tuple(self._batches))
 
     @property
     def balances_ucr(self) -> IntArray:
@@ -135,7 +154,9 @@ class Ledger:
             raise ValueError(f"{accounts_name} and amounts_ucr must be 1-d arrays of equal length")
         if np.any(a < 0) or np.any(a > MAX_AMOUNT_UCR):
             raise ValueError("amounts must be in [0, 2^62] µcr")
-        if np.unique(acc).size != acc.size:
+        # Sorted and strictly increasing (how the economy passes them) proves it in O(n).
+        if acc.size > 1 and not bool(np.all(acc[1:] > acc[:-1])) \
+                and np.unique(acc).size != acc.size:
             raise ValueError(not_distinct)
         if np.any(acc == counterpart):
             raise ValueError("an account cannot pay itself")
@@ -163,11 +184,10 @@ class Ledger:
         paid = np.minimum(a, self._bal[s])
         self._bal[s] -= paid
         self._bal[dst] += int(paid.sum())
-        dst_name = self.accounts[dst]
-        for i in np.flatnonzero(paid > 0):
-            self.journal.append(
-                Transfer(tick, self.accounts[int(s[i])], dst_name, int(paid[i]), reason)
-            )
+        moved = paid > 0
+        if moved.any():
+            self._batches.append(_Batch(tick, reason, s[moved], np.full(int(moved.sum()), dst),
+                                        paid[moved]))
         return paid, a - paid
 
     def pay_many(
@@ -192,12 +212,11 @@ class Ledger:
                 [(int(x) * available) // total for x in a], dtype=np.int64
             )
         self._bal[src] -= int(paid.sum())
-        np.add.at(self._bal, d, paid)
-        src_name = self.accounts[src]
-        for i in np.flatnonzero(paid > 0):
-            self.journal.append(
-                Transfer(tick, src_name, self.accounts[int(d[i])], int(paid[i]), reason)
-            )
+        self._bal[d] += paid  # destinations are distinct
+        moved = paid > 0
+        if moved.any():
+            self._batches.append(_Batch(tick, reason, np.full(int(moved.sum()), src), d[moved],
+                                        paid[moved]))
         return paid, a - paid
 
     def transfer(self, src: int, dst: int, amount_ucr: int, reason: str, tick: int) -> Transfer:
@@ -209,8 +228,76 @@ class Ledger:
         self.charge(src, dst, amount_ucr, reason, tick)
         return Transfer(tick, self.accounts[src], self.accounts[dst], int(amount_ucr), reason)
 
-    def drain(self) -> tuple[Transfer, ...]:
+    def drain(self) -> Transfers:
         """The journal so far, emptied."""
-        out = tuple(self.journal)
-        self.journal.clear()
+        out = self.journal
+        self._batches = []
         return out
+
+
+class _Batch(NamedTuple):
+    """One batch move as columns: account indexes, amounts (µcr), one reason and tick."""
+
+    tick: int
+    reason: str
+    src: IntArray
+    dst: IntArray
+    amount_ucr: IntArray
+
+
+class Transfers(Sequence[Transfer]):
+    """Transfers kept as columns, materialized as `Transfer` tuples only when read.
+
+    A step over 10⁵ agents books 10⁵ bounties; building a tuple for each costs more
+    than the step itself, and a caller that records nothing never pays it. Behaves
+    as a read-only sequence (len, index, iterate, compare with a tuple of Transfer).
+    """
+
+    __slots__ = ("_accounts", "_batches", "_items")
+
+    def __init__(self, accounts: tuple[str, ...], batches: tuple[_Batch, ...] = ()) -> None:
+        self._accounts = accounts
+        self._batches = batches
+        self._items: tuple[Transfer, ...] | None = None
+
+    def _all(self) -> tuple[Transfer, ...]:
+        if self._items is None:
+            acc = self._accounts
+            self._items = tuple(
+                Transfer(b.tick, acc[s], acc[d], a, b.reason)
+                for b in self._batches
+                for s, d, a in zip(b.src.tolist(), b.dst.tolist(), b.amount_ucr.tolist(),
+                                   strict=True)
+            )
+        return self._items
+
+    def __len__(self) -> int:
+        return sum(int(b.amount_ucr.size) for b in self._batches)
+
+    @overload
+    def __getitem__(self, i: int) -> Transfer: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Transfer, ...]: ...
+    def __getitem__(self, i: int | slice) -> Transfer | tuple[Transfer, ...]:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[Transfer]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Transfers):
+            return self._all() == other._all()
+        if isinstance(other, tuple | list):
+            return list(self._all()) == list(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"Transfers({list(self._all())!r})"
+
+    def total_ucr(self, reason: str | None = None) -> int:
+        """Sum of the amounts (of one reason), without materializing anything."""
+        return sum(int(b.amount_ucr.sum()) for b in self._batches
+                   if reason is None or b.reason == reason)
