@@ -37,8 +37,10 @@ agent runs and nobody is killed. Nothing here looks at an agent's name or kind.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -175,7 +177,7 @@ class EconomyParams:
     def n_agents(self) -> int:
         return len(self.agents)
 
-    @property
+    @functools.cached_property
     def accounts(self) -> tuple[str, ...]:
         """Ledger accounts: the agents' wallets, then the system accounts."""
         return (*self.agents, *SYSTEM_ACCOUNTS)
@@ -293,7 +295,7 @@ class Decisions:
     fine: FloatArray
     balances: FloatArray
     bankrupt: BoolArray
-    transfers: tuple[Transfer, ...]
+    transfers: Sequence[Transfer]
     obituaries: tuple[Obituary, ...]
     unpaid: FloatArray
     shortfall: float
@@ -312,7 +314,7 @@ class Decisions:
         return self.pid.d
 
 
-def initial_state(params: EconomyParams) -> tuple[EconomyState, tuple[Transfer, ...]]:
+def initial_state(params: EconomyParams) -> tuple[EconomyState, Sequence[Transfer]]:
     """The state before the first tick: the treasury grants each agent its funds
     (tick 0 transfers, reason "grant"); the pool holds `bounty_pool`."""
     n = params.n_agents
@@ -377,14 +379,17 @@ def step(
 
     tick = state.tick + 1
     accounts = params.accounts
-    ledger = Ledger(accounts, state.balances_ucr)
+    # The accounts are unique by construction (EconomyParams checks) and balances are
+    # never negative (the ledger checks every step): skip the O(n) re-validation.
+    ledger = Ledger.of(accounts, state.balances_ucr)
     if ledger.total_ucr != state.total_ucr:
         raise ConservationError(
             f"state holds {ledger.total_ucr} µcr in total, expected {state.total_ucr} µcr"
         )
-    treasury = accounts.index(TREASURY)
-    tax_authority = accounts.index(TAX_AUTHORITY)
-    pool = accounts.index(BOUNTY_POOL)
+    # System accounts follow the n wallets (EconomyParams.accounts).
+    treasury = n + SYSTEM_ACCOUNTS.index(TREASURY)
+    tax_authority = n + SYSTEM_ACCOUNTS.index(TAX_AUTHORITY)
+    pool = n + SYSTEM_ACCOUNTS.index(BOUNTY_POOL)
 
     alive = state.alive & obs_alive
     member = ~state.bankrupt  # still in the economy (living or not)
