@@ -72,8 +72,9 @@ class Loop:
         return self.parts.clock.now() - (self.t0 if self.t0 is not None else 0.0)
 
     def note(self, kind: str, agent: str | None = None, **detail: Any) -> None:
+        # An empty detail is most of the events of 10⁵ agents (hello): skip the encoder.
         self._events.append(EventRow(round(self.t(), 6), kind, agent,
-                                     json.dumps(detail, default=str)))
+                                     json.dumps(detail, default=str) if detail else "{}"))
 
     def _notes(self, notes: Sequence[Note]) -> None:
         for n in notes:

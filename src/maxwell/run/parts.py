@@ -17,10 +17,10 @@ Imports nothing that does I/O.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -204,7 +204,7 @@ class TickRecord:
     tick: TickRow | None = None
     agents: AgentColumns | None = None
     events: tuple[EventRow, ...] = ()
-    transfers: tuple[TransferRow, ...] = ()
+    transfers: Sequence[TransferRow] = ()
 
     @cached_property
     def rows(self) -> list[AgentTickRow]:
@@ -222,10 +222,41 @@ class TickRecord:
         ]
 
 
-def transfer_rows(t_s: float, transfers: Sequence[Transfer]) -> tuple[TransferRow, ...]:
-    """Ledger transfers as rows of the transfers table (amounts in credits)."""
-    return tuple(TransferRow(t_s, str(tr.src), str(tr.dst), float(tr.amount_ucr) / UCR_PER_CREDIT,
-                             str(tr.reason)) for tr in transfers)
+class TransferRows(Sequence[TransferRow]):
+    """Ledger transfers as rows of the transfers table (amounts in credits), built when
+    first read: a tick of 10⁵ agents books 10⁵ transfers, and a sink that records no
+    transfers (the simulator's bench) should not pay for their rows."""
+
+    def __init__(self, t_s: float, transfers: Sequence[Transfer]) -> None:
+        self._t_s = t_s
+        self._transfers = transfers
+        self._rows: tuple[TransferRow, ...] | None = None
+
+    def _all(self) -> tuple[TransferRow, ...]:
+        if self._rows is None:
+            t = self._t_s
+            self._rows = tuple(TransferRow(t, str(tr.src), str(tr.dst),
+                                           float(tr.amount_ucr) / UCR_PER_CREDIT, str(tr.reason))
+                               for tr in self._transfers)
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._transfers)
+
+    @overload
+    def __getitem__(self, i: int) -> TransferRow: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[TransferRow, ...]: ...
+    def __getitem__(self, i: int | slice) -> TransferRow | tuple[TransferRow, ...]:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[TransferRow]:
+        return iter(self._all())
+
+
+def transfer_rows(t_s: float, transfers: Sequence[Transfer]) -> TransferRows:
+    """Ledger transfers as rows of the transfers table (amounts in credits), lazily."""
+    return TransferRows(t_s, transfers)
 
 
 class Sink(Protocol):
