@@ -150,7 +150,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     for r in results:
         print(f"{r['agents']:>8} agents × {r['ticks']} ticks on {r['cpus']} cores: "
-              f"{r['ms_per_tick']:.2f} ms/tick, {r['agent_ticks_per_s']:,} agent-ticks/s")
+              f"{r['ms_per_tick']:.2f} ms/tick ({r['agent_ticks_per_s']:,} agent-ticks/s wall), "
+              f"{r['cpu_ms_per_tick']:.2f} CPU-ms/tick ({r['agent_ticks_per_cpu_s']:,} "
+              "agent-ticks per CPU-second)")
     if "loglog_slope" in out:
         print(f"cost per tick grows as N^{out['loglog_slope']}")
     return 0

@@ -59,6 +59,7 @@ class SimOptions:
     foreign_series: Sequence[float] | None = None  # or a per-tick series (a live run's)
     # "all": every table in full; "ticks": the ticks table and events only (large N).
     record: str = "all"
+    sinks: Sequence[Sink] = ()  # more sinks (a progress bar, the bench's timer)
 
 
 def agent_model(i: int, a: AgentSection) -> AgentModel:
@@ -143,7 +144,7 @@ class SimRun:
     def run(self) -> Path | None:
         cfg, opts = self.cfg, self.opts
         if opts.out_dir is None:
-            parts, _ = self.parts([])
+            parts, _ = self.parts(list(opts.sinks))
             self.loop = Loop(self.plan(), parts)
             self.loop.run()
             return None
@@ -154,7 +155,7 @@ class SimRun:
         rec = Recorder(db)
         try:
             sink: Sink = RecorderSink(rec) if opts.record == "all" else TicksOnlySink(rec)
-            parts, gains_doc = self.parts([sink])
+            parts, gains_doc = self.parts([sink, *opts.sinks])
             sampler = parts.sampler
             assert isinstance(sampler, SimSampler)
             host = {
