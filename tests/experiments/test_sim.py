@@ -62,3 +62,18 @@ def test_the_database_gives_the_same_metrics(tmp_path):
     assert m.time_above_setpoint_s == pytest.approx(r.time_above_setpoint_s)
     assert m.false_kills == r.false_kills and m.kills == r.kills
     assert "modelled" in m.extra["energy_source"]
+
+
+def test_weighted_fair_share_and_the_weights_baseline():
+    from maxwell.sim.models import fair_share
+
+    caps = np.array([2.0, 2.0])
+    np.testing.assert_allclose(fair_share(caps, 2.0, np.array([1.0, 3.0])), [0.5, 1.5])
+    # the heavier group saturates at what it can use; the rest goes to the other
+    np.testing.assert_allclose(fair_share(caps, 3.0, np.array([1.0, 3.0])), [1.0, 2.0])
+    np.testing.assert_allclose(fair_share(caps, 2.0, np.ones(2)), fair_share(caps, 2.0))
+    # mixed-value: the parasites declare a middling value, so weights helps a little
+    scn = load_scenario("mixed-value")
+    w = simulate(scn, "weights", 1, duration_s=20)
+    c = simulate(scn, "cfs", 1, duration_s=20)
+    assert w.value_per_j > c.value_per_j

@@ -326,18 +326,23 @@ def _on_time(t: float | FloatArray, period: FloatArray, on: FloatArray) -> Float
     return np.asarray(cycles * on + np.minimum(t - cycles * period, on), dtype=np.float64)
 
 
-def fair_share(caps: FloatArray, capacity: float) -> FloatArray:
+def fair_share(caps: FloatArray, capacity: float, weights: FloatArray | None = None
+               ) -> FloatArray:
     """CPU each group gets when groups with these caps share `capacity` cores fairly.
 
     Max-min fairness (what CFS gives cgroups of equal weight): every group gets
-    min(cap, λ) with λ the level at which the capacity is used up. O(n log n) only
-    when the groups want more than there is.
+    min(cap, λ) with λ the level at which the capacity is used up. With `weights`
+    (cgroup cpu.shares / cpu.weight, relative) each gets min(cap, λ·wᵢ): weighted
+    max-min, CFS's long-run split between groups of unequal weight. O(n log n)
+    only when the groups want more than there is.
     """
     total = float(caps.sum())
     if total <= capacity:
         return caps.copy()
     if capacity <= 0:
         return np.zeros_like(caps)
+    if weights is not None and not np.all(weights == weights.flat[0]):
+        return _weighted_share(caps, capacity, np.maximum(weights, 1e-12))
     want = caps > 0
     s = np.sort(caps[want])
     m = s.size
@@ -345,6 +350,18 @@ def fair_share(caps: FloatArray, capacity: float) -> FloatArray:
     level = (capacity - before) / (m - np.arange(m))
     lam = float(level[int(np.argmax(level <= s))])
     return np.minimum(caps, lam)
+
+
+def _weighted_share(caps: FloatArray, capacity: float, w: FloatArray) -> FloatArray:
+    idx = np.flatnonzero(caps > 0)
+    ratio = caps[idx] / w[idx]
+    order = idx[np.argsort(ratio, kind="stable")]
+    r_s, c_s, w_s = caps[order] / w[order], caps[order], w[order]
+    before = np.concatenate(([0.0], np.cumsum(c_s)[:-1]))
+    rest = float(w_s.sum()) - np.concatenate(([0.0], np.cumsum(w_s)[:-1]))
+    level = (capacity - before) / np.maximum(rest, 1e-300)
+    k = int(np.argmax(level <= r_s)) if np.any(level <= r_s) else len(order) - 1
+    return np.asarray(np.minimum(caps, float(level[k]) * w), dtype=np.float64)
 
 
 @dataclass(frozen=True)

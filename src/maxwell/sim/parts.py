@@ -70,7 +70,7 @@ class SimMembrane(_View):
 
     name = SIM_BACKEND
     reason = "simulated agents (maxwell sim)"
-    capabilities = frozenset({"pause", "quota", "kill", "usage"})
+    capabilities = frozenset({"pause", "quota", "weight", "kill", "usage"})
 
     def spawn(self, credentials: Sequence[Mapping[str, str]]) -> list[Spawned]:
         pop = self.world.pop
@@ -93,8 +93,9 @@ class SimMembrane(_View):
         self.world.quota[agents] = cores
 
     def set_weight(self, agents: IntArray, weight: FloatArray) -> list[Note]:
-        if len(agents) and np.any(weight != 1.0):
-            return [Note("unenforced", None, {"what": "cpu weight", "why": "not modelled"})]
+        # A cgroup's cpu.shares / cpu.weight: contended CPU is split by weight.
+        self._sync()
+        self.world.weight[agents] = weight
         return []
 
     def set_nice(self, agents: IntArray, nice: IntArray) -> list[Note]:

@@ -7,9 +7,10 @@ unchanged with a virtual clock. Over an interval the membrane's decisions hold
 (zero-order hold, like a tick): each living, unpaused agent may use
 min(its demand, its quota) cores; when that exceeds the cores left by foreign load
 they are shared max-min fairly (`models.fair_share`, what CFS gives groups of equal
-weight); the agents then do the work of the CPU they got (`Population.run`); and
-the plant integrates P = P_idle + P_core · busy cores exactly (`physics.plant`),
-busy cores being the agents' CPU plus the foreign load.
+weight, or weighted by the membrane's CPU weights); the agents then do the work
+of the CPU they got (`Population.run`); and the plant integrates
+P = P_idle + P_core · busy cores exactly (`physics.plant`), busy cores being the
+agents' CPU plus the foreign load.
 
 Claims are judged here by the rules of `agents.verify.Verifier`, vectorized over
 claims: a claim above the deterministic ceiling (Brun–Titchmarsh for primes) is
@@ -57,6 +58,7 @@ class World:
     alive: BoolArray = field(init=False)
     paused: BoolArray = field(init=False)
     quota: FloatArray = field(init=False)  # cores; inf: no quota set
+    weight: FloatArray = field(init=False)  # relative CPU weight (1.0: the default share)
     # plant state, over the last interval
     energy_j: float = 0.0
     power_w: float = math.nan
@@ -73,6 +75,7 @@ class World:
         self.alive = np.ones(n, dtype=np.bool_)
         self.paused = np.zeros(n, dtype=np.bool_)
         self.quota = np.full(n, np.inf)
+        self.weight = np.ones(n)
         self.plant = ThermalPlant(self.plant_params)
         self._units = np.zeros(n)
         self._frauds = np.zeros(n, dtype=np.int64)
@@ -89,7 +92,7 @@ class World:
         caps = np.where(runnable, np.minimum(pop.demand(t0, t_s), self.quota), 0.0)
         foreign = self.foreign_at(t0)
         free = max(self.cpus - foreign, 0.0)
-        cores = fair_share(caps, free)
+        cores = fair_share(caps, free, self.weight)
         cpu = cores * pop.efficiency * dt
         new, units, report_cpu = pop.run(cpu, t0, t_s, runnable)
         if new.any():
