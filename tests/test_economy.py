@@ -366,10 +366,8 @@ def test_a_parasite_starves_and_a_worker_lives() -> None:
     assert not s.bankrupt[0] and s.bankrupt[1]
 
 
-def test_default_parameters_are_the_documented_ones() -> None:
+def test_default_parameters_are_sane() -> None:
+    # The values themselves: tests/test_defaults.py checks them against maxwell.defaults.
     p = EconomyParams(agents=("a",), initial_funds=(1.0,), slots=1)
-    assert (p.energy_price_per_j, p.landauer_lambda, p.bounty_per_unit, p.fine_per_fraud,
-            p.bounty_pool, p.setpoint_c) == (0.01, 1e13, 2e-6, 20.0, 1e6, 65.0)
-    assert (p.limits.r_min, p.limits.r_max) == (0.05, 5.0)
     assert p.gains.kp > 0 and p.gains.ki > 0
     assert p.weights.tolist() == [1.0]

@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from maxwell import defaults as D
 from maxwell.common import UsageError
 
 POLICIES = ("cfs", "maxwell")
@@ -39,17 +40,17 @@ class _Section(BaseModel):
 
 class RunSection(_Section):
     policy: Literal["cfs", "maxwell"] = "maxwell"
-    duration_s: float = Field(60.0, gt=0)
-    tick_s: float = Field(1.0, ge=0.05, le=60)
-    seed: int = 1
+    duration_s: float = Field(D.DURATION_S, gt=0)
+    tick_s: float = Field(D.TICK_S, ge=0.05, le=60)
+    seed: int = D.SEED
     # An agent is never frozen before it has said hello or this many seconds have
     # passed since the start: a loser frozen before it connects could never bid.
     startup_grace_s: float = Field(5.0, ge=0)
 
 
 class PhysicsSection(_Section):
-    hw_class: Literal["laptop", "desktop", "server"] = "desktop"
-    setpoint_c: float = Field(60.0, gt=0, lt=150)
+    hw_class: Literal["laptop", "desktop", "server"] = D.HW_CLASS  # type: ignore[assignment]
+    setpoint_c: float = Field(D.SETPOINT_C, gt=0, lt=150)
     energy_source: Literal["auto", "powercap", "msr", "hwmon", "model"] = "auto"
     temp_source: Literal["auto", "msr", "hwmon", "thermal_zone", "model"] = "auto"
 
@@ -64,14 +65,14 @@ class ControlSection(_Section):
 class MarketSection(_Section):
     slots: int = Field(0, ge=0)
     slot_weights: list[float] = Field(default_factory=list)
-    r_min: float = Field(0.05, ge=0)
-    r_max: float = Field(5.0, gt=0)
-    energy_price_per_j: float = Field(0.01, ge=0)
-    landauer_lambda: float = Field(1e13, ge=0)
-    bounty_per_unit: float = Field(2e-6, ge=0)
-    fine_per_fraud: float = Field(20.0, ge=0)
-    bounty_pool: float = Field(1e6, ge=0)
-    resieve_probability: float = Field(0.02, ge=0, le=1)
+    r_min: float = Field(D.R_MIN, ge=0)
+    r_max: float = Field(D.R_MAX, gt=0)
+    energy_price_per_j: float = Field(D.ENERGY_PRICE_PER_J, ge=0)
+    landauer_lambda: float = Field(D.LANDAUER_LAMBDA, ge=0)
+    bounty_per_unit: float = Field(D.BOUNTY_PER_UNIT, ge=0)
+    fine_per_fraud: float = Field(D.FINE_PER_FRAUD, ge=0)
+    bounty_pool: float = Field(D.BOUNTY_POOL, ge=0)
+    resieve_probability: float = Field(D.RESIEVE_PROBABILITY, ge=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> MarketSection:

@@ -47,6 +47,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from maxwell import defaults as D
 from maxwell.control import PIDGains, PIDLimits, PIDState, default_gains, pid_step
 from maxwell.ledger import (
     UCR_PER_CREDIT,
@@ -88,11 +89,11 @@ __all__ = [
 
 def _default_gains() -> PIDGains:
     # SIMC gains of the desktop class's model plant; a calibrated machine passes its own.
-    return default_gains("desktop")
+    return default_gains(D.HW_CLASS)
 
 
 def _default_limits() -> PIDLimits:
-    return PIDLimits(r_min=0.05, r_max=5.0)
+    return PIDLimits(r_min=D.R_MIN, r_max=D.R_MAX)
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,8 @@ class EconomyParams:
     setpoint_c, gains, limits: the price controller (reserve in credits per core-second).
     energy_price_per_j: credits per Joule (converts Landauer's Joules to credits).
     landauer_lambda: multiplier λ on Landauer's bound (the physical cost alone is
-    ≈ 2.5·10⁻¹¹ J per GiB at 300 K; the default makes one GiB freed at 65 °C cost
-    ≈ 2.8 credits).
+    ≈ 2.5·10⁻¹¹ J per GiB at 300 K; the default 10¹⁴ makes one GiB freed at 70 °C
+    cost ≈ 28 credits).
     bounty_per_unit: credits per verified work unit (booked rounded to a whole
     micro-credit per unit, so below 5·10⁻⁷ it pays nothing); fine_per_fraud: credits
     per rejected claim; bounty_pool: credits in the pool at the start.
@@ -122,14 +123,14 @@ class EconomyParams:
     slots: int
     slot_weights: tuple[float, ...] | None = None
     enforce: bool = True
-    setpoint_c: float = 65.0
+    setpoint_c: float = D.SETPOINT_C
     gains: PIDGains = field(default_factory=_default_gains)
     limits: PIDLimits = field(default_factory=_default_limits)
-    energy_price_per_j: float = 0.01
-    landauer_lambda: float = 1e13
-    bounty_per_unit: float = 2e-6
-    fine_per_fraud: float = 20.0
-    bounty_pool: float = 1e6
+    energy_price_per_j: float = D.ENERGY_PRICE_PER_J
+    landauer_lambda: float = D.LANDAUER_LAMBDA
+    bounty_per_unit: float = D.BOUNTY_PER_UNIT
+    fine_per_fraud: float = D.FINE_PER_FRAUD
+    bounty_pool: float = D.BOUNTY_POOL
     income_per_s: tuple[float, ...] | None = None
     history_ticks: int = 60
 

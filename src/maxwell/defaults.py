@@ -1,0 +1,46 @@
+"""The one set of defaults: every default a run depends on, defined once.
+
+`config.py` (the TOML schema), `default.toml` (the built-in demo, which states
+every value so users can read and edit it), `economy.EconomyParams` and the docs
+(docs/api.md) all take their values from here or are checked against it by
+tests/test_defaults.py. Change a value here and the test names every place that
+still says otherwise. Plain constants; imports nothing.
+"""
+
+from __future__ import annotations
+
+# [run]
+DURATION_S = 60.0
+TICK_S = 1.0
+SEED = 1
+
+# [physics]
+HW_CLASS = "desktop"
+SETPOINT_C = 70.0  # die temperature the reserve price defends (°C)
+
+# [market]: prices in credits per core-second, money in credits
+R_MIN = 0.05
+R_MAX = 5.0
+ENERGY_PRICE_PER_J = 0.01  # one credit buys 100 J
+LANDAUER_LAMBDA = 1e14  # multiplier on Landauer's bound (stated in every report)
+BOUNTY_PER_UNIT = 5e-6  # credits per verified unit (scientist: per prime)
+FINE_PER_FRAUD = 20.0  # credits per false claim, on top of the claim-scaled part
+BOUNTY_POOL = 1e6
+RESIEVE_PROBABILITY = 0.02  # chance a claim is audited by re-sieving
+
+# The values above by the key that carries them in the TOML file ("section.key").
+TOML_KEYS: dict[str, float | int | str] = {
+    "run.duration_s": DURATION_S,
+    "run.tick_s": TICK_S,
+    "run.seed": SEED,
+    "physics.hw_class": HW_CLASS,
+    "physics.setpoint_c": SETPOINT_C,
+    "market.r_min": R_MIN,
+    "market.r_max": R_MAX,
+    "market.energy_price_per_j": ENERGY_PRICE_PER_J,
+    "market.landauer_lambda": LANDAUER_LAMBDA,
+    "market.bounty_per_unit": BOUNTY_PER_UNIT,
+    "market.fine_per_fraud": FINE_PER_FRAUD,
+    "market.bounty_pool": BOUNTY_POOL,
+    "market.resieve_probability": RESIEVE_PROBABILITY,
+}
