@@ -60,3 +60,12 @@ def test_api_docs_table_states_the_defaults() -> None:
         assert float(m.group(1).strip()) == value, f"docs/api.md: {name}"
     m = re.search(r"^\| `limits` \| `PIDLimits\(([^,]+), ([^)]+)\)`", text, re.MULTILINE)
     assert m and (float(m.group(1)), float(m.group(2))) == (D.R_MIN, D.R_MAX)
+
+
+def test_literal_copies_in_the_pure_packages() -> None:
+    from maxwell.agents.verify import DEFAULT_RESIEVE_PROBABILITY
+    from maxwell.control.tuning import DEFAULT_PRICE_PER_CORE, DEFAULT_TICK_S
+
+    assert DEFAULT_RESIEVE_PROBABILITY == D.RESIEVE_PROBABILITY
+    assert DEFAULT_PRICE_PER_CORE == D.PRICE_PER_CORE
+    assert DEFAULT_TICK_S == D.TICK_S

@@ -3,8 +3,9 @@
 `config.py` (the TOML schema), `default.toml` (the built-in demo, which states
 every value so users can read and edit it), `economy.EconomyParams` and the docs
 (docs/api.md) all take their values from here or are checked against it by
-tests/test_defaults.py. Change a value here and the test names every place that
-still says otherwise. Plain constants; imports nothing.
+tests/test_defaults.py (the pure packages below the economy keep a literal copy,
+checked there too, so they import nothing of the project's). Change a value here
+and the test names every place that still says otherwise. Plain constants.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ SEED = 1
 
 # [physics]
 HW_CLASS = "desktop"
-SETPOINT_C = 70.0  # die temperature the reserve price defends (°C)
+SETPOINT_C = 72.0  # die temperature the reserve price defends (°C)
 
 # [market]: prices in credits per core-second, money in credits
 R_MIN = 0.05
@@ -27,6 +28,9 @@ BOUNTY_PER_UNIT = 5e-6  # credits per verified unit (scientist: per prime)
 FINE_PER_FRAUD = 20.0  # credits per false claim, on top of the claim-scaled part
 BOUNTY_POOL = 1e6
 RESIEVE_PROBABILITY = 0.02  # chance a claim is audited by re-sieving
+# The capacity for sale falls by one core per this many credits per core-second of
+# reserve above R_MIN (the thermal loop's actuator; see economy.capacity_for_sale).
+PRICE_PER_CORE = 1.0
 
 # The values above by the key that carries them in the TOML file ("section.key").
 TOML_KEYS: dict[str, float | int | str] = {

@@ -19,6 +19,11 @@ and sponsors' income, and receives fines so that fraud funds honest work). The s
 of all accounts never changes; it is checked every step and a difference raises
 `ConservationError`.
 
+The thermal loop's actuator is the capacity for sale: the PID sets the reserve r, and
+only c = K − (r − r_min)/price_per_core cores are sold (`capacity_for_sale`; whole
+slots while they fit, then part of the next, `sale_weights`), so heat withdraws CPU
+whatever the bids are, and the marginal winner runs on a fraction of a core.
+
 Order of settlement within a tick, for what happened over the last interval:
 rewards (bounties for verified units, then sponsored income), fines, Landauer's tax;
 then the price and the auction for the next interval, whose winners prepay their
@@ -112,7 +117,9 @@ class EconomyParams:
     cost ≈ 28 credits).
     bounty_per_unit: credits per verified work unit (booked rounded to a whole
     micro-credit per unit, so below 5·10⁻⁷ it pays nothing); fine_per_fraud: credits
-    per rejected claim; bounty_pool: credits in the pool at the start.
+    per rejected claim (plus `Observation.fraud_units` × bounty_per_unit); bounty_pool:
+    credits in the pool at the start. price_per_core: credits per core-second of reserve
+    above r_min per core withheld from sale (the loop's actuator).
     income_per_s: per agent, credits per second a sponsor pays a living agent out of
     the bounty pool (booked as "grant"); None = nobody.
     history_ticks: how many end-of-tick balances an obituary carries.
@@ -131,6 +138,7 @@ class EconomyParams:
     bounty_per_unit: float = D.BOUNTY_PER_UNIT
     fine_per_fraud: float = D.FINE_PER_FRAUD
     bounty_pool: float = D.BOUNTY_POOL
+    price_per_core: float = D.PRICE_PER_CORE
     income_per_s: tuple[float, ...] | None = None
     history_ticks: int = 60
 
@@ -167,12 +175,15 @@ class EconomyParams:
             "bounty_per_unit",
             "fine_per_fraud",
             "bounty_pool",
+            "price_per_core",
         ):
             value = getattr(self, name)
             if not math.isfinite(value) or (name != "setpoint_c" and value < 0):
                 raise ValueError(f"EconomyParams.{name}: must be finite and >= 0")
         if self.history_ticks < 1:
             raise ValueError("EconomyParams.history_ticks: at least 1")
+        if self.price_per_core <= 0:
+            raise ValueError("EconomyParams.price_per_core: must be > 0")
 
     @property
     def n_agents(self) -> int:
@@ -182,6 +193,19 @@ class EconomyParams:
     def accounts(self) -> tuple[str, ...]:
         """Ledger accounts: the agents' wallets, then the system accounts."""
         return (*self.agents, *SYSTEM_ACCOUNTS)
+
+    @property
+    def total_cores(self) -> float:
+        """Σ α: the cores the slots hold when all are for sale."""
+        return float(self.weights.sum())
+
+    @property
+    def control_limits(self) -> PIDLimits:
+        """The reserve range the controller works in: `limits`, with the top cut to
+        where the capacity for sale reaches zero (r_min + Σα·price_per_core), so the
+        integrator never winds up where a higher price changes nothing."""
+        top = self.limits.r_min + self.total_cores * self.price_per_core
+        return PIDLimits(self.limits.r_min, max(self.limits.r_min, min(self.limits.r_max, top)))
 
     @property
     def weights(self) -> FloatArray:
@@ -231,7 +255,10 @@ class Observation:
     alive: the agent's process tree still exists; cpu_s: CPU seconds used;
     bytes_freed: bytes released (taxed); work_units: verified units (rewarded);
     frauds: rejected claims (fined); bid_price: credits per core-second;
-    bid_slots: slot-units wanted for the next interval.
+    bid_slots: slot-units wanted for the next interval. fraud_units: per agent, Σ over
+    this interval's rejected claims of claimed units ÷ the probability that such a lie
+    is detected (the verifier states it per claim); fined at `bounty_per_unit` each
+    on top of `fine_per_fraud` per claim, so a lie never pays in expectation (None: 0).
     """
 
     t_s: float
@@ -246,6 +273,7 @@ class Observation:
     frauds: IntArray
     bid_price: FloatArray
     bid_slots: IntArray
+    fraud_units: FloatArray | None = None
 
 
 class PIDTerms(NamedTuple):
@@ -281,6 +309,7 @@ class Decisions:
     obituaries: agents that went bankrupt this tick. unpaid: credits charged but not
     paid this tick; shortfall: credits of rewards the pool could not pay this tick.
     allocation: the auction's full result (ranking and the tie-break draws).
+    capacity: cores offered for sale this interval (the thermal loop's actuator).
     """
 
     tick: int
@@ -301,6 +330,7 @@ class Decisions:
     unpaid: FloatArray
     shortfall: float
     allocation: Allocation
+    capacity: float = 0.0
 
     @property
     def pid_p(self) -> float:
@@ -341,6 +371,31 @@ def initial_state(params: EconomyParams) -> tuple[EconomyState, Sequence[Transfe
         unpaid_ucr=np.zeros(n, dtype=np.int64),
     )
     return state, ledger.drain()
+
+
+MIN_CAPACITY_CORES = 0.01  # the smallest CPU quota a cgroup enforces (1 ms per 100 ms)
+
+
+def capacity_for_sale(price: float, params: EconomyParams) -> float:
+    """Cores offered for the next interval at reserve `price`: all of them at r_min,
+    one core fewer per `price_per_core` above it, never below MIN_CAPACITY_CORES."""
+    withheld = (price - params.limits.r_min) / params.price_per_core
+    return float(min(max(params.total_cores - withheld, MIN_CAPACITY_CORES), params.total_cores))
+
+
+def sale_weights(alpha: FloatArray, capacity: float) -> FloatArray:
+    """The slot weights on sale when only `capacity` cores are: whole slots in order
+    while they fit, then the part of the next one that does (the marginal winner's
+    CPU quota), so supply is divisible and the loop need not jump a whole core."""
+    cum = np.cumsum(alpha)
+    whole = int(np.searchsorted(cum, capacity + 1e-9, side="right"))
+    taken = float(cum[whole - 1]) if whole else 0.0
+    rest = capacity - taken
+    if whole < alpha.size and rest > 1e-6:
+        return np.append(alpha[:whole], min(rest, float(alpha[whole])))
+    if whole == 0:
+        return np.array([max(capacity, MIN_CAPACITY_CORES)])
+    return np.asarray(alpha[:whole], dtype=np.float64)
 
 
 def _per_agent(name: str, x: npt.ArrayLike, n: int, kind: type) -> npt.NDArray[np.generic]:
@@ -432,6 +487,9 @@ def step(
         return paid
 
     fine_want = frauds * int(to_ucr(params.fine_per_fraud))
+    if obs.fraud_units is not None:
+        fraud_units = _per_agent("fraud_units", obs.fraud_units, n, float).astype(np.float64)
+        fine_want = fine_want + to_ucr(fraud_units * params.bounty_per_unit).astype(np.int64)
     fine_ucr = bill(fine_want, pool, "fine", "fines")
     tax_want = landauer_tax_ucr(
         bytes_freed, obs.temp_c, params.energy_price_per_j, params.landauer_lambda
@@ -440,15 +498,21 @@ def step(
 
     # Price for the next interval, then the auction among solvent living agents.
     pid_state, pid_out = pid_step(
-        params.gains, params.limits, params.setpoint_c, state.pid, np.array([obs.temp_c]), obs.dt_s
+        params.gains,
+        params.control_limits,
+        params.setpoint_c,
+        state.pid,
+        np.array([obs.temp_c]),
+        obs.dt_s,
     )
     price = float(pid_out.u[0])
+    capacity = capacity_for_sale(price, params)
     bidders = member & alive & (cause == "")
     alloc = gsp(
         bid_price,
         np.where(bidders, bid_slots, 0),
         price,
-        params.weights,
+        sale_weights(params.weights, capacity),
         rng,
         dt_s=obs.dt_s,
     )
@@ -519,5 +583,6 @@ def step(
         unpaid=credits(unpaid),
         shortfall=shortfall_ucr / UCR_PER_CREDIT,
         allocation=alloc,
+        capacity=capacity,
     )
     return new_state, decisions

@@ -35,9 +35,8 @@ import numpy as np
 
 from maxwell.agents.protocol import Verdict, WorkClaim
 from maxwell.agents.sieve import count_primes, interval_count_bound, is_prime
-from maxwell.defaults import RESIEVE_PROBABILITY
 
-DEFAULT_RESIEVE_PROBABILITY = RESIEVE_PROBABILITY
+DEFAULT_RESIEVE_PROBABILITY = 0.02  # = maxwell.defaults.RESIEVE_PROBABILITY (tested)
 
 DEFAULT_MAX_SEGMENT = 1 << 24
 DEFAULT_MAX_HI = 1 << 40  # sieving needs base primes up to sqrt(hi): 2^20 here
