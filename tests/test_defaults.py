@@ -63,9 +63,15 @@ def test_api_docs_table_states_the_defaults() -> None:
 
 
 def test_literal_copies_in_the_pure_packages() -> None:
-    from maxwell.agents.verify import DEFAULT_RESIEVE_PROBABILITY
+    from maxwell.agents.verify import (
+        DEFAULT_BLOCK_AUDIT_PROBABILITY,
+        DEFAULT_PROBATION_CLAIMS,
+        DEFAULT_RESIEVE_PROBABILITY,
+    )
     from maxwell.control.tuning import DEFAULT_PRICE_PER_CORE, DEFAULT_TICK_S
 
     assert DEFAULT_RESIEVE_PROBABILITY == D.RESIEVE_PROBABILITY
+    assert DEFAULT_BLOCK_AUDIT_PROBABILITY == D.BLOCK_AUDIT_PROBABILITY
+    assert DEFAULT_PROBATION_CLAIMS == D.PROBATION_CLAIMS
     assert DEFAULT_PRICE_PER_CORE == D.PRICE_PER_CORE
     assert DEFAULT_TICK_S == D.TICK_S

@@ -73,6 +73,8 @@ class MarketSection(_Section):
     fine_per_fraud: float = Field(D.FINE_PER_FRAUD, ge=0)
     bounty_pool: float = Field(D.BOUNTY_POOL, ge=0)
     resieve_probability: float = Field(D.RESIEVE_PROBABILITY, ge=0, le=1)
+    block_audit_probability: float = Field(D.BLOCK_AUDIT_PROBABILITY, gt=0, le=1)
+    probation_claims: int = Field(D.PROBATION_CLAIMS, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> MarketSection:

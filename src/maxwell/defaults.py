@@ -27,7 +27,9 @@ LANDAUER_LAMBDA = 1e14  # multiplier on Landauer's bound (stated in every report
 BOUNTY_PER_UNIT = 5e-6  # credits per verified unit (scientist: per prime)
 FINE_PER_FRAUD = 20.0  # credits per false claim, on top of the claim-scaled part
 BOUNTY_POOL = 1e6
-RESIEVE_PROBABILITY = 0.02  # chance a claim is audited by re-sieving
+RESIEVE_PROBABILITY = 0.02  # chance a claim without block counts is re-sieved in full
+BLOCK_AUDIT_PROBABILITY = 0.25  # chance one block of a block-committed claim is re-sieved
+PROBATION_CLAIMS = 200  # claims audited with certainty after a fraud is caught
 # The capacity for sale falls by one core per this many credits per core-second of
 # reserve above R_MIN (the thermal loop's actuator; see economy.capacity_for_sale).
 PRICE_PER_CORE = 1.0
@@ -47,4 +49,6 @@ TOML_KEYS: dict[str, float | int | str] = {
     "market.fine_per_fraud": FINE_PER_FRAUD,
     "market.bounty_pool": BOUNTY_POOL,
     "market.resieve_probability": RESIEVE_PROBABILITY,
+    "market.block_audit_probability": BLOCK_AUDIT_PROBABILITY,
+    "market.probation_claims": PROBATION_CLAIMS,
 }

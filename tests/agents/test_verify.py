@@ -110,7 +110,7 @@ def test_never_raises_on_hostile_evidence(junk: object, units: int) -> None:
 def test_detection_rate_matches_p() -> None:
     """A liar inflating every count by one is caught on each claim with probability p."""
     p = 0.05
-    ver = Verifier(p, np.random.default_rng(12345))
+    ver = Verifier(p, np.random.default_rng(12345), probation_claims=0)
     n = 2000
     caught = 0
     for i in range(n):
@@ -122,3 +122,69 @@ def test_detection_rate_matches_p() -> None:
     rate = caught / n
     sigma = (p * (1 - p) / n) ** 0.5
     assert abs(rate - p) < 4 * sigma, rate
+
+
+def _blocked_claim(lo: int, hi: int, block: int, inflate_block: int | None = None,
+                   by: int = 0, agent: str = "a") -> WorkClaim:
+    primes = sieve_segment(lo, hi)
+    counts = np.bincount((primes - lo) // block, minlength=-(-(hi - lo) // block)).tolist()
+    if inflate_block is not None:
+        counts[inflate_block] += by
+    return WorkClaim(agent, "primes", int(sum(counts)),
+                     {"lo": lo, "hi": hi, "sample": evidence_sample(primes, 4),
+                      "block": block, "blocks": counts})
+
+
+def test_honest_block_commitment_is_accepted_and_one_block_audited() -> None:
+    ver = Verifier(0.0, np.random.default_rng(0), block_audit_probability=1.0)
+    v = ver.verify(_blocked_claim(10**6, 2 * 10**6, 1 << 14))
+    assert v.accepted and v.units == 70435 and "block" in v.reason
+    assert ver.block_audits == 1 and ver.numbers_sieved == 1 << 14
+
+
+def test_a_lie_in_one_block_is_caught_when_that_block_is_drawn_and_fined_to_deter() -> None:
+    block, lo, hi = 1 << 12, 0, 1 << 16  # 16 blocks
+    caught = []
+    for seed in range(200):
+        ver = Verifier(0.0, np.random.default_rng(seed), block_audit_probability=0.5)
+        v = ver.verify(_blocked_claim(lo, hi, block, inflate_block=3, by=5))
+        if v.fraud:
+            caught.append(v)
+    rate = len(caught) / 200
+    assert 0.5 / 16 * 0.3 < rate < 0.5 / 16 * 2.5  # q = p / n_blocks
+    claimed = caught[0].fine_units * 0.5 / 16
+    assert claimed == sum(np.bincount(sieve_segment(lo, hi) // block).tolist()) + 5
+    # Expected fine q·(claimed/q)·b = claimed·b: more than the lie's gain (5·b).
+    assert caught[0].fine_units * (0.5 / 16) >= 5
+
+
+def test_block_counts_that_do_not_add_up_are_fraud() -> None:
+    c = _blocked_claim(0, 1 << 16, 1 << 12)
+    bad = WorkClaim("a", "primes", c.units + 1, {**c.evidence})
+    v = Verifier(0.0, np.random.default_rng(0)).verify(bad)
+    assert v.fraud and v.fine_units == c.units + 1
+
+
+def test_after_a_catch_every_claim_is_audited_for_a_while() -> None:
+    ver = Verifier(1.0, np.random.default_rng(0), probation_claims=3)
+    assert ver.verify(claim(0, 10**4, units=1230)).fraud  # true count 1229
+    ver.resieve_probability = 0.0
+    agent = claim(0, 10).agent
+    assert ver.on_probation(agent)
+    for i in range(3):
+        v = ver.verify(claim(10**4 * (i + 1), 10**4 * (i + 2)))
+        assert v.accepted and "re-sieved" in v.reason
+    assert not ver.on_probation(agent)
+    assert "spot-checked" in ver.verify(claim(10**5, 2 * 10**5)).reason
+
+
+def test_full_resieve_fraud_is_fined_claimed_over_p() -> None:
+    v = Verifier(0.25, np.random.default_rng(1), probation_claims=0)
+    for i in range(100):
+        lo, hi = i * 10**4, (i + 1) * 10**4
+        claimed = int(sieve_segment(lo, hi).size) + 1
+        r = v.verify(claim(lo, hi, units=claimed))
+        if r.fraud:
+            assert r.fine_units == pytest.approx(claimed / 0.25)
+            return
+    raise AssertionError("never audited")

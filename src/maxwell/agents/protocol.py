@@ -91,6 +91,10 @@ class Verdict:
     units: int
     reason: str
     fraud: bool = False
+    # For a fraud: the claimed units ÷ the probability that such a lie is caught (1 for
+    # the deterministic checks); the economy fines this many units' bounty, so a lie
+    # never pays in expectation.
+    fine_units: float = 0.0
 
 
 # ---- records the agent SDK receives ---------------------------------------------

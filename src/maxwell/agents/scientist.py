@@ -7,6 +7,9 @@ hand each result, with the CPU seconds it took, to the main process, which
 claims it as work of kind ``primes``: units = primes found, evidence = the
 segment and an evenly spread sample of its primes.
 
+Each claim also commits to the count of every 1/64 of its segment, so an audit
+re-sieves one block, not the whole segment (agents/verify.py).
+
 Bidding (`ValueBidder`): its value per core-second is bounty_per_unit (from the
 `welcome`) × verified units per CPU-second (accepted verdicts only, over all CPU
 spent on claimed segments); it bids that × `margin`, never more than its balance
@@ -32,6 +35,8 @@ from maxwell.agents.builtin import add_arguments
 from maxwell.agents.client import Agent, NotUnderMaxwell, Rejected, connect
 from maxwell.agents.protocol import Tick, VerdictMessage
 from maxwell.agents.verify import DEFAULT_MAX_HI
+
+AUDIT_BLOCKS = 64  # blocks per segment in a claim's per-block counts
 
 
 class ValueBidder:
@@ -69,6 +74,8 @@ class ValueBidder:
 def _worker(conn: Connection, parent_pid: int, index: int, stride: int, start: int, stop: int,
             segment: int, sample_size: int) -> None:
     die_with_parent(parent_pid)
+    import numpy as np
+
     from maxwell.agents.sieve import evidence_sample, sieve_segment
 
     i = index
@@ -83,8 +90,14 @@ def _worker(conn: Connection, parent_pid: int, index: int, stride: int, start: i
                 break
             t0 = time.process_time()
             primes = sieve_segment(lo, hi)
+            # Per-block counts commit the claim block by block, so an audit re-sieves
+            # one block instead of the whole segment (agents/verify.py).
+            block = max(segment // AUDIT_BLOCKS, 1)
+            n_blocks = -(-(hi - lo) // block)
+            blocks = np.bincount((primes - lo) // block, minlength=n_blocks).tolist()
             cpu_s = time.process_time() - t0
-            conn.send((lo, hi, int(primes.size), evidence_sample(primes, sample_size), cpu_s))
+            conn.send((lo, hi, int(primes.size), evidence_sample(primes, sample_size), cpu_s,
+                       block, blocks))
             i += stride
         conn.send(None)
     except (BrokenPipeError, EOFError, OSError, KeyboardInterrupt):
@@ -154,12 +167,13 @@ def _loop(agent: Agent | None, conns: list[Connection], args: Any, slots: int) -
             if result is None:
                 live.remove(ready)
                 continue
-            lo, hi, count, sample, cpu_s = result
+            lo, hi, count, sample, cpu_s, block, blocks = result
             if agent is None:
                 print(json.dumps({"lo": lo, "hi": hi, "count": count, "cpu_s": cpu_s}), flush=True)
                 continue
             try:
-                cid = agent.report_work("primes", count, {"lo": lo, "hi": hi, "sample": sample})
+                cid = agent.report_work("primes", count, {"lo": lo, "hi": hi, "sample": sample,
+                                                          "block": block, "blocks": blocks})
             except OSError:
                 return 0
             pending[cid] = cpu_s

@@ -276,7 +276,9 @@ class LiveRun:
         params = economy_params(cfg, gains)
         rng = np.random.default_rng(cfg.run.seed)
         verifier = Verifier(cfg.market.resieve_probability,
-                            np.random.default_rng([cfg.run.seed, 1]))
+                            np.random.default_rng([cfg.run.seed, 1]),
+                            block_audit_probability=cfg.market.block_audit_probability,
+                            probation_claims=cfg.market.probation_claims)
         host: dict[str, Any] = {
             "hostname": platform.node(),
             "kernel": platform.release(),

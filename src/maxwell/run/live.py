@@ -218,6 +218,8 @@ class LiveChannel:
             inbox.work_units[i] += int(verdict.units)
         if verdict.fraud:
             inbox.frauds[i] += 1
+            if inbox.fraud_units is not None:
+                inbox.fraud_units[i] += verdict.fine_units
             inbox.notes.append(Note("fraud", claim.agent, {
                 "reason": verdict.reason, "claimed": getattr(claim, "units", None)}))
 

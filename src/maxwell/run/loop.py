@@ -60,6 +60,7 @@ class Loop:
         self.said_hello = np.zeros(n, dtype=bool)
         self._pending_work = np.zeros(n, dtype=np.int64)
         self._pending_frauds = np.zeros(n, dtype=np.int64)
+        self._pending_fraud_units = np.zeros(n)
         self._applied: dict[str, Any] = {}  # weight / nice last applied
         self._events: list[EventRow] = []
         self.t0: float | None = None
@@ -151,6 +152,8 @@ class Loop:
         self.bid_slots[new_bid] = inbox.bid_slots[new_bid]
         self._pending_work += inbox.work_units
         self._pending_frauds += inbox.frauds
+        if inbox.fraud_units is not None:
+            self._pending_fraud_units += inbox.fraud_units
         self.said_hello |= inbox.hello
         self._notes(inbox.notes)
 
@@ -184,10 +187,12 @@ class Loop:
         self.work_units = self.work_units + work_d
         self._pending_work = np.zeros_like(work_d)
         self._pending_frauds = np.zeros_like(frauds)
+        fraud_units, self._pending_fraud_units = self._pending_fraud_units, np.zeros(len(frauds))
         obs = economy.Observation(
             t_s=t_s, dt_s=dt_s, temp_c=self._last_temp_c, power_w=power_w, energy_j=energy_j,
             alive=alive, cpu_s=cpu_d, bytes_freed=freed_d, work_units=work_d, frauds=frauds,
             bid_price=self.bid_price.copy(), bid_slots=self.bid_slots.copy(),
+            fraud_units=fraud_units,
         )
         return obs, sample
 

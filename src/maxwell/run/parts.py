@@ -76,11 +76,14 @@ class Inbox:
     frauds: IntArray  # [n] claims found false
     hello: BoolArray  # [n] said hello in this poll
     notes: list[Note] = field(default_factory=list)  # hello, strike, fraud, disconnect
+    # [n] Σ of the frauds' claimed units ÷ their chance of being caught (fined at the
+    # bounty rate: economy.Observation.fraud_units); None: 0.
+    fraud_units: FloatArray | None = None
 
     @classmethod
     def empty(cls, n: int) -> Inbox:
         return cls(np.full(n, np.nan), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                   np.zeros(n, np.int64), np.zeros(n, bool))
+                   np.zeros(n, np.int64), np.zeros(n, bool), fraud_units=np.zeros(n))
 
 
 class Clock(Protocol):
