@@ -53,6 +53,10 @@ class PhysicsSection(_Section):
     setpoint_c: float = Field(D.SETPOINT_C, gt=0, lt=150)
     energy_source: Literal["auto", "powercap", "msr", "hwmon", "model"] = "auto"
     temp_source: Literal["auto", "msr", "hwmon", "thermal_zone", "model"] = "auto"
+    # What drives the virtual plant: "run" = this run's CPU only (agents, supervisor), so
+    # other programs on the host neither heat the modelled die nor enter its energy;
+    # "machine" = all busy CPUs. Measured sensors see everything either way.
+    model_load: Literal["run", "machine"] = "run"
 
 
 class ControlSection(_Section):

@@ -30,7 +30,7 @@ def twin(factor: float, segment: int) -> None:
                 lo, hi = i * segment, (i + 1) * segment
                 primes = sieve_segment(lo, hi)
                 blocks = np.bincount((primes - lo) // block, minlength=-(-segment // block))
-                claimed = [int(round(c * factor)) for c in blocks.tolist()]
+                claimed = [round(c * factor) for c in blocks.tolist()]
                 agent.report_work("primes", sum(claimed), {
                     "lo": lo, "hi": hi, "sample": evidence_sample(primes, 4),
                     "block": block, "blocks": claimed})

@@ -9,7 +9,7 @@ from /proc/stat. Only reads under the given roots (sysfs, dev, procfs); never wr
 
 from __future__ import annotations
 
-from maxwell.physics._attribute import attribute
+from maxwell.physics._attribute import attribute, split_foreign
 from maxwell.physics._doctor import doctor_checks
 from maxwell.physics._records import PhysicsSample, RawCounter, Roots, SensorError
 from maxwell.physics._sensors import (
@@ -38,4 +38,5 @@ __all__ = [
     "plant_params",
     "probe",
     "rc_step",
+    "split_foreign",
 ]

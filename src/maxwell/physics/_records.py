@@ -54,7 +54,9 @@ class PhysicsSample(NamedTuple):
     `power_w` is the mean over the interval since the previous sample (NaN for the
     baseline sample, or when the energy source failed this tick); `temp_c` is the die
     temperature (NaN when a measured thermometer failed this tick); `busy_cores` is the
-    machine-wide number of busy CPUs over the interval, from /proc/stat.
+    machine-wide number of busy CPUs over the interval, from /proc/stat;
+    `foreign_cores` the part of it that is not the run's (agents and supervisor), when
+    the caller told the sampler the run's CPU (`Sensors.set_run_cpu_s`), else 0.
     """
 
     t_s: float
@@ -62,6 +64,7 @@ class PhysicsSample(NamedTuple):
     power_w: float
     temp_c: float
     busy_cores: float
+    foreign_cores: float = 0.0
 
 
 class RawCounter(NamedTuple):

@@ -166,6 +166,11 @@ class Sensors:
         self._good_t_s: float | None = None  # time of the last good measured energy read
         self._good_energy_j = 0.0
         self._busy_cores = 0.0
+        # What drives the model: "run" (only the run's own CPU, so neighbours neither
+        # heat the modelled die nor enter its energy) or "machine" (all of /proc/stat).
+        self.model_load = "run"
+        self._run_cpu_s: float | None = None  # the run's cumulative CPU, from the caller
+        self._run_cpu_last_s: float | None = None
         self._last: PhysicsSample | None = None
         self._logged: set[str] = set()
         self._prime()
@@ -206,6 +211,23 @@ class Sensors:
             self._warn_once("temp", f"temperature ({self.temp_source}): {err}")
             return NAN
 
+    def set_run_cpu_s(self, cpu_s: float) -> None:
+        """The run's own cumulative CPU seconds (agents and supervisor) as of now; call
+        before each `sample()` so it can split off CPU from outside the run."""
+        self._run_cpu_s = float(cpu_s)
+
+    @property
+    def foreign_in_energy(self) -> bool:
+        """Whether `energy_j` includes what processes outside the run used."""
+        return self.energy_measured or self.model_load != "run"
+
+    def _foreign_cores(self, busy: float, dt_s: float) -> float:
+        run, last = self._run_cpu_s, self._run_cpu_last_s
+        self._run_cpu_last_s = run
+        if run is None or last is None or dt_s <= 0:
+            return 0.0
+        return min(max(busy - max(run - last, 0.0) / dt_s, 0.0), busy)
+
     def start(self, now_s: float) -> PhysicsSample:
         """Take the baseline sample at `now_s` (energy 0, power unknown)."""
         busy = self._read_busy()
@@ -215,6 +237,7 @@ class Sensors:
                 self._good_t_s, self._good_energy_j = now_s, energy_j
         self._t_last = now_s
         self._energy_j = 0.0
+        self._run_cpu_last_s = self._run_cpu_s
         sample = PhysicsSample(now_s, 0.0, NAN, self._read_temp_c(), busy)
         self._last = sample
         return sample
@@ -229,7 +252,8 @@ class Sensors:
             assert self._last is not None
             return self._last._replace(t_s=now_s)
         busy = self._read_busy()
-        model_power_w = self.params.power_w(busy)
+        foreign = self._foreign_cores(busy, dt_s)
+        model_power_w = self.params.power_w(busy if self.model_load != "run" else busy - foreign)
         if self._energy is None:
             power_w = model_power_w
             self._energy_j += power_w * dt_s
@@ -247,7 +271,7 @@ class Sensors:
         # resistances would give temperatures no real die has.
         self.plant.step(model_power_w, dt_s)
         self._t_last = now_s
-        sample = PhysicsSample(now_s, self._energy_j, power_w, self._read_temp_c(), busy)
+        sample = PhysicsSample(now_s, self._energy_j, power_w, self._read_temp_c(), busy, foreign)
         self._last = sample
         return sample
 
@@ -274,6 +298,7 @@ class Sensors:
             "idle_power_w": self.idle_power_w,
             "plant": self.params.as_dict(),
             "busy_cores_source": str(self._procstat.path),
+            "model_load": self.model_load,
             "roots": self.roots.as_dict(),
         }
 

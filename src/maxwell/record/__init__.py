@@ -40,7 +40,8 @@ __all__ = [
     "find_db",
 ]
 
-SCHEMA_VERSION = 2  # 2: runs.jail_level (additive; version-1 files still read)
+SCHEMA_VERSION = 3  # 2: runs.jail_level; 3: ticks.foreign_cpu_s, foreign_energy_j,
+# capacity_cores (both additive: older files still read, missing columns as 0)
 TABLES = ("runs", "ticks", "agent_ticks", "events", "transfers")
 
 
@@ -146,7 +147,8 @@ class Recorder:
         try:
             if tick is not None:
                 db.execute(
-                    "INSERT INTO ticks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (rid, *tick)
+                    "INSERT INTO ticks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (rid, *tick),
                 )
             db.executemany(
                 "INSERT INTO agent_ticks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -216,6 +218,10 @@ class RunReader:
             raise SchemaError(
                 f"{self.path} has schema_version {row[0]}; this Maxwell reads 1 to {SCHEMA_VERSION}"
             )
+        self.schema_version = int(row[0])
+        self._columns = {
+            t: {r[1] for r in self._db.execute(f"PRAGMA table_info({t})")} for t in TABLES
+        }
 
     def __enter__(self) -> RunReader:
         return self
@@ -268,7 +274,8 @@ class RunReader:
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
     def _rows(self, cls: Any, table: str, since_t_s: float | None) -> list[Any]:
-        cols = ", ".join(cls._fields)
+        have = self._columns.get(table, set())
+        cols = ", ".join(f if f in have else "0" for f in cls._fields)
         if since_t_s is None:
             cur = self._db.execute(f"SELECT {cols} FROM {table} ORDER BY rowid")
         else:

@@ -40,6 +40,11 @@ class TickRow(NamedTuple):
     pid_p: float
     pid_i: float
     pid_d: float
+    # schema_version 2: CPU and energy of processes outside the run, and the cores
+    # offered for sale (0 in version-1 databases).
+    foreign_cpu_s: float = 0.0
+    foreign_energy_j: float = 0.0
+    capacity_cores: float = 0.0
 
 
 class AgentTickRow(NamedTuple):

@@ -1,4 +1,6 @@
--- Maxwell run database, schema_version 2 (2 added runs.jail_level; version 1 reads the same). One file per run (WAL mode).
+-- Maxwell run database, schema_version 3 (2 added runs.jail_level; 3 added the ticks
+-- columns foreign_cpu_s, foreign_energy_j, capacity_cores; older versions read the same,
+-- missing columns as 0). One file per run (WAL mode).
 -- Credits are stored as REAL credits (the ledger keeps integer micro-credits;
 -- values here are those divided by 1e6). Times t_s are seconds since run start.
 
@@ -31,12 +33,15 @@ CREATE TABLE IF NOT EXISTS ticks (
     temp_c REAL NOT NULL,
     power_w REAL NOT NULL,
     energy_j REAL NOT NULL,            -- cumulative
-    idle_energy_j REAL NOT NULL,       -- cumulative, the part not attributed to agents
+    idle_energy_j REAL NOT NULL,       -- cumulative: idle power and the run's own overhead (neither agents' nor foreign)
     price REAL NOT NULL,               -- reserve price, credits per core-second
     busy_cores REAL NOT NULL,
     pid_p REAL NOT NULL,
     pid_i REAL NOT NULL,
-    pid_d REAL NOT NULL
+    pid_d REAL NOT NULL,
+    foreign_cpu_s REAL NOT NULL DEFAULT 0,     -- cumulative CPU of processes outside the run
+    foreign_energy_j REAL NOT NULL DEFAULT 0,  -- cumulative, their share of energy_j (never billed)
+    capacity_cores REAL NOT NULL DEFAULT 0     -- cores offered for sale next interval
 );
 
 CREATE TABLE IF NOT EXISTS agent_ticks (

@@ -67,8 +67,11 @@ def comparison_table(runs: Sequence[RunSummary]) -> list[str]:
     rows = [
         row("verified work (units)", [r.work_units for r in runs]),
         row(f"energy (J, {' / '.join(sorted(energy_words))})", [r.energy_j for r in runs]),
-        row("  of which idle (J)", [r.idle_energy_j for r in runs]),
-        row("verified work per J", [r.work_per_j for r in runs]),
+        row("  of which idle and overhead (J)", [r.idle_energy_j for r in runs]),
+        row("  of which foreign: outside the run, never billed (J)",
+            [r.foreign_energy_j for r in runs]),
+        row("foreign CPU (share of the machine)", [r.foreign_cpu_share for r in runs]),
+        row("verified work per J (foreign excluded)", [r.work_per_j for r in runs]),
         row(
             f"peak temperature (°C, {' / '.join(sorted(temp_words))})",
             [r.peak_temp_c for r in runs],

@@ -76,10 +76,21 @@ class RunSummary:
     gains: dict[str, Any]
     agents: tuple[AgentSummary, ...]
     jail_level: str | None = None  # bwrap | drop | user | off; None: recorded before the jail
+    # Processes outside the run: their CPU, their share of energy_j (never billed, not
+    # in work per Joule), and their CPU as a share of the machine's (cpus × duration).
+    foreign_cpu_s: float = 0.0
+    foreign_energy_j: float = 0.0
+    foreign_cpu_share: float = 0.0
+
+    @property
+    def run_energy_j(self) -> float:
+        """The run's own energy: the machine's, less what foreign processes caused."""
+        return max(self.energy_j - self.foreign_energy_j, 0.0)
 
     @property
     def work_per_j(self) -> float | None:
-        return self.work_units / self.energy_j if self.energy_j > 0 else None
+        e = self.run_energy_j
+        return self.work_units / e if e > 0 else None
 
     @property
     def energy_label(self) -> str:
@@ -212,6 +223,7 @@ def load_run(path: str | Path, label: str | None = None) -> RunData:
         agent_rows = reader.agent_ticks()
         names = reader.agents()
         deaths = _deaths(reader)
+        cpus = float(reader.host().get("cpus") or 1)
     by_agent: dict[str, list[AgentTickRow]] = {n: [] for n in names}
     for r in agent_rows:
         by_agent.setdefault(r.agent, []).append(r)
@@ -251,6 +263,10 @@ def load_run(path: str | Path, label: str | None = None) -> RunData:
         landauer_lambda=float(run.landauer_lambda),
         gains=gains if isinstance(gains, dict) else {},
         agents=agents,
+        foreign_cpu_s=float(ticks[-1].foreign_cpu_s) if ticks else 0.0,
+        foreign_energy_j=float(ticks[-1].foreign_energy_j) if ticks else 0.0,
+        foreign_cpu_share=(float(ticks[-1].foreign_cpu_s) / (cpus * float(t_s[-1]))
+                           if ticks and t_s[-1] > 0 else 0.0),
     )
     series = {
         n: AgentSeries(
@@ -300,6 +316,9 @@ def run_json(path: str | Path) -> dict[str, Any]:
         "work_units": s.work_units,
         "energy_j": s.energy_j,
         "idle_energy_j": s.idle_energy_j,
+        "foreign_energy_j": s.foreign_energy_j,
+        "foreign_cpu_s": s.foreign_cpu_s,
+        "foreign_cpu_share": s.foreign_cpu_share,
         "energy_source": "measured" if s.energy_measured else "modelled",
         "energy_source_name": s.energy_source,
         "temp_source": "measured" if s.temp_measured else "modelled",
@@ -331,6 +350,23 @@ def run_json(path: str | Path) -> dict[str, Any]:
             for a in s.agents
         },
     }
+
+
+FOREIGN_WARN_SHARE = 0.10  # foreign CPU above this share of the machine: say so
+
+
+def foreign_warnings(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per run whose foreign CPU exceeded FOREIGN_WARN_SHARE of the machine."""
+    out = []
+    for policy, r in runs.items():
+        share = float(r.get("foreign_cpu_share") or 0.0)
+        if share > FOREIGN_WARN_SHARE:
+            out.append(
+                f"warning: during the {policy} run, processes outside it used {share:.0%} of "
+                f"the machine's CPU (> {FOREIGN_WARN_SHARE:.0%}); their energy is reported "
+                "apart and never billed, but the agents got less CPU: compare on a quiet "
+                "machine")
+    return out
 
 
 def gain(cfs: dict[str, Any], maxwell: dict[str, Any]) -> float:

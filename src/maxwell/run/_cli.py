@@ -217,8 +217,11 @@ def run_demo(cfg: Any, duration: float, out: Path, roots: Any = None, progress: 
                                               on_interrupt=stop.set)
         else:
             runs[policy] = once()
+    from maxwell.report import foreign_warnings
+
     g = gain(runs["cfs"], runs["maxwell"])
-    return {"gain": None if math.isnan(g) else g, "runs": runs}
+    return {"gain": None if math.isnan(g) else g, "runs": runs,
+            "warnings": foreign_warnings(runs)}
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -237,6 +240,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"scheduler, then {duration:.0f} s under Maxwell's market. Output in {out}/"
         )
     result = run_demo(cfg, duration, out, roots=_roots(args), progress=show, tui=args.tui)
+    for w in result["warnings"]:
+        print(w, file=sys.stderr)
     report_md = None
     if not args.no_report:
         from maxwell.report import write_report

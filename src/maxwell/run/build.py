@@ -238,6 +238,7 @@ class LiveRun:
         except physics.SensorUnavailable as err:
             raise ConfigError(f"physics: a forced source does not work here: {err}") from None
         stack.callback(sensors.close)
+        sensors.model_load = cfg.physics.model_load
         try:
             # Selecting a backend first cleans up what dead supervisors left behind.
             backend = membrane.select_backend(cfg.membrane.backend,

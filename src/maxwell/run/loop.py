@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -95,6 +96,9 @@ class Loop:
         self._energy0_j = self._last_energy_j = first.energy_j
         self._last_temp_c = first.temp_c if math.isfinite(first.temp_c) else self.plan.setpoint_c
         self._idle_energy_j = 0.0
+        self._foreign_energy_j = 0.0
+        self._foreign_cpu_s = 0.0
+        self._busy_cpu_s = 0.0
         self._start()
         self._write(TickRecord(0.0, self.plan.names, events=self._take_events(),
                                transfers=transfer_rows(0.0, grants)))
@@ -110,7 +114,7 @@ class Loop:
             obs, sample = self._sense(now, t_s, t_s - last_t)
             last_t = t_s
             econ_state, dec = p.policy.decide(econ_state, obs)
-            self._attribute(obs)
+            self._attribute(obs, sample)
             self._enforce(obs, dec)
             self._record(t_s, obs, sample, dec)
             self.ticks += 1
@@ -162,6 +166,10 @@ class Loop:
     def _sense(self, now: float, t_s: float, dt_s: float) -> tuple[economy.Observation,
                                                                    PhysicsSample]:
         p = self.parts
+        m = p.membrane.usage()
+        set_run_cpu = getattr(p.sampler, "set_run_cpu_s", None)
+        if set_run_cpu is not None:  # the run's own CPU, so the sampler can tell foreign
+            set_run_cpu(float(np.sum(np.maximum(m.cpu_s, self.cpu_s))) + time.process_time())
         sample = p.sampler.sample(now)
         # Fail soft per reading: a meter that failed this tick holds its energy (the
         # next good read covers the gap); a thermometer that failed keeps the last
@@ -172,7 +180,6 @@ class Loop:
             self._last_temp_c = sample.temp_c
         power_w = sample.power_w if math.isfinite(sample.power_w) else (
             energy_j / dt_s if dt_s > 0 else 0.0)
-        m = p.membrane.usage()
         was = self.state != DEAD
         alive = was & m.alive
         for i in np.flatnonzero(was & ~m.alive).tolist():
@@ -196,11 +203,19 @@ class Loop:
         )
         return obs, sample
 
-    def _attribute(self, obs: economy.Observation) -> None:
-        """Split the tick's energy across agents by CPU time; the idle share is nobody's."""
+    def _attribute(self, obs: economy.Observation, sample: PhysicsSample) -> None:
+        """Split the tick's energy across agents by CPU time; the idle share is nobody's,
+        and the share of processes outside the run (foreign) is reported apart."""
         idle_j = min(self.parts.sampler.idle_power_w * obs.dt_s, obs.energy_j)
-        share = physics.attribute(obs.energy_j, idle_j, obs.cpu_s)
-        self._idle_energy_j += obs.energy_j - float(np.sum(share))
+        busy_s = float(sample.busy_cores) * obs.dt_s
+        foreign_s = float(getattr(sample, "foreign_cores", 0.0)) * obs.dt_s
+        share, foreign_j = physics.split_foreign(
+            obs.energy_j, idle_j, obs.cpu_s, busy_s, foreign_s,
+            bool(getattr(self.parts.sampler, "foreign_in_energy", True)))
+        self._foreign_cpu_s += foreign_s
+        self._busy_cpu_s += busy_s
+        self._foreign_energy_j += foreign_j
+        self._idle_energy_j += obs.energy_j - float(np.sum(share)) - foreign_j
         self.energy_j = self.energy_j + share
 
     def _enforce(self, obs: economy.Observation, dec: Decision) -> None:
@@ -269,7 +284,8 @@ class Loop:
         tick = TickRow(round(t_s, 6), float(self._last_temp_c), float(obs.power_w),
                        float(sample.energy_j - self._energy0_j), self._idle_energy_j,
                        float(d.price), float(sample.busy_cores), float(d.pid_p),
-                       float(d.pid_i), float(d.pid_d))
+                       float(d.pid_i), float(d.pid_d), self._foreign_cpu_s,
+                       self._foreign_energy_j, float(getattr(d, "capacity", 0.0)))
         cols = AgentColumns(self.state.copy(), self.cpu_s, d.slots, obs.bid_price, d.rent, d.tax,
                             d.reward, d.fine, d.balances, self.bytes_freed, self.work_units,
                             self.energy_j)
