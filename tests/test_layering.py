@@ -18,8 +18,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "maxwell"
 
 LAYERS: list[set[str]] = [
-    # Shared answers and process plumbing: stdlib only.
-    {"maxwell", "common", "_deathsig"},
+    # Shared answers, process plumbing and the one set of defaults: stdlib only.
+    {"maxwell", "common", "_deathsig", "defaults"},
     # The microVM guest image (built from files; the microVM tier boots it).
     {"image"},
     # The machine-facing backends, the pure market and ledger, the record, the agents.
