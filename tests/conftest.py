@@ -9,7 +9,7 @@ import pytest
 
 # Seconds per policy for the shared demo: long enough for the bankrupt agent to die
 # and be recorded, short enough to keep `make test` within its budget.
-DEMO_S = float(os.environ.get("MAXWELL_TEST_DEMO_S", "15"))
+DEMO_S = float(os.environ.get("MAXWELL_TEST_DEMO_S", "20"))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 virtual plant, with modelled agents, in simulated time (no processes, no clock).
 
 The modelled cast is the built-in demo's: a parasite that bids 4 for two slots and
-frees 64 MiB/s, and a useful agent that opens at its initial bid (0.2) and, once it has
+frees 16 MiB/s, and a useful agent that opens at its initial bid (1.25) and, once it has
 run, bids 0.8 of a value of 50 credits per core-second. Physics is the desktop
 class's model plant (modelled, not measured), driven by the cores the economy sold.
 """
@@ -41,10 +41,10 @@ def _demo_model(duration_s: int = 90) -> dict[str, np.ndarray]:
         o = Observation(
             t_s=float(t), dt_s=1.0, temp_c=temp, power_w=0.0, energy_j=0.0, alive=alive,
             cpu_s=cores.copy(),
-            bytes_freed=np.array([0, int((64 << 20) * cores[1] / 2)], dtype=np.int64),
+            bytes_freed=np.array([0, int((16 << 20) * cores[1] / 2)], dtype=np.int64),
             work_units=np.array([int(cores[0] * 1e7), 0], dtype=np.int64),
             frauds=np.zeros(2, dtype=np.int64),
-            bid_price=np.array([40.0 if has_run else 0.2, 4.0]),
+            bid_price=np.array([40.0 if has_run else 1.25, 4.0]),
             bid_slots=np.array([2, 2], dtype=np.int64),
         )
         state, d = step(state, o, p, rng)

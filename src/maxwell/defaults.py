@@ -17,7 +17,7 @@ SEED = 1
 
 # [physics]
 HW_CLASS = "desktop"
-SETPOINT_C = 72.0  # die temperature the reserve price defends (°C)
+SETPOINT_C = 70.0  # die temperature the reserve price defends (°C)
 
 # [market]: prices in credits per core-second, money in credits
 R_MIN = 0.05

@@ -164,7 +164,10 @@ def test_lying_agent_is_caught_at_default_p(make_harness: object, tmp_path: Path
     frauds = [v for c, v in h.verdicts if c.agent == "liar" and v.fraud]
     assert summary["fraud"] == len(frauds) > 0  # the liar was told: forfeited and fined
     assert all("re-sieved" in v.reason for v in frauds)
-    rate = len(frauds) / claims
-    sigma = (p * (1 - p) / claims) ** 0.5
-    print(f"liar detection rate at p={p}: {rate:.3f} per claim ({len(frauds)}/{claims})")
-    assert abs(rate - p) < 4 * sigma
+    # The first catch is a draw at p; after it every claim is audited (probation), so a
+    # liar that keeps lying is caught on every claim from then on.
+    mine = [v for c, v in h.verdicts if c.agent == "liar"]
+    first = next(i for i, v in enumerate(mine) if v.fraud)
+    assert all(v.fraud for v in mine[first:])
+    assert first < 4 / p  # caught within a few expected waits
+    print(f"liar first caught at claim {first} (p={p}); {len(frauds)} of {claims} caught")

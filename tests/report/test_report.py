@@ -124,3 +124,12 @@ def test_gain_in_report_is_the_ratio_of_work_per_joule(demo_runs: Path, comparis
 def test_no_runs_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_report([], tmp_path)
+
+
+def test_the_baseline_is_named_by_what_the_kernel_runs() -> None:
+    from maxwell.report import fair_scheduler_name
+
+    assert fair_scheduler_name("6.18.0-cloud") == "Linux fair scheduler (EEVDF)"
+    assert fair_scheduler_name("6.6.0") == "Linux fair scheduler (EEVDF)"
+    assert fair_scheduler_name("6.5.13") == "Linux fair scheduler (CFS)"
+    assert fair_scheduler_name("4.19.0") == "Linux fair scheduler (CFS)"

@@ -45,6 +45,13 @@ def register(commands: Commands) -> None:
     poa.add_argument("--agents", type=int, default=None, help="bidders (default K+1)")
     poa.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     poa.add_argument("--rounds", type=int, default=300, help="Hedge rounds (default 300)")
+    poa.add_argument("--setting", choices=("random-alpha", "deployed"), default="random-alpha",
+                     help="random-alpha: one-unit bidders, random slot weights (default);"
+                     " deployed: alpha = 1, several units, budgets, liquid welfare")
+    poa.add_argument("--no-budgets", action="store_true",
+                     help="deployed: lift the budgets (liquid welfare = welfare)")
+    poa.add_argument("--grid", type=int, default=9,
+                     help="deployed: bid levels per agent in [0, v] (default 9)")
     poa.set_defaults(func=_poa)
 
 
@@ -125,6 +132,38 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _poa_deployed(args: argparse.Namespace) -> int:
+    import time
+
+    from maxwell.market.poa_deployed import MAX_PROFILES, run_deployed_poa
+
+    agents = 3 if args.agents is None else args.agents
+    if args.grid < 2:
+        raise UsageError("--grid must be >= 2")
+    if (args.grid * args.slots) ** agents > MAX_PROFILES:
+        raise UsageError(f"--grid {args.grid}, --slots {args.slots}, --agents {agents}: "
+                         f"more than {MAX_PROFILES} strategy profiles per instance; lower one")
+    c0, t0 = time.process_time(), time.perf_counter()
+    summary = run_deployed_poa(args.instances, args.slots, agents, args.grid, args.seed,
+                               budgets=not args.no_budgets).summary()
+    summary["elapsed_s"] = time.perf_counter() - t0
+    summary["cpu_s"] = time.process_time() - c0
+    if args.json:
+        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                          for k, v in summary.items()}))
+        return 0
+    print(f"deployed setting (alpha = 1, multi-unit, budgets): {summary['instances']} "
+          f"instances, K={args.slots}, n={agents}, grid {args.grid}, seed {args.seed}")
+    print(f"  worst pure Nash  OPT_LW/LW: max {summary['max_ratio']:.4f}"
+          f"  p50 {summary['p50_ratio']:.4f}  p99 {summary['p99_ratio']:.4f}"
+          f"  ({summary['with_pure_equilibrium']} instances with a pure equilibrium)")
+    print(f"  truthful bids    OPT_LW/LW: max {summary['truthful_max_ratio']:.4f}"
+          f"  p50 {summary['truthful_p50_ratio']:.4f}")
+    print(f"  method: {summary['method']}")
+    print(f"  {summary['elapsed_s']:.1f} s ({summary['cpu_s']:.1f} s CPU)")
+    return 0
+
+
 def _poa(args: argparse.Namespace) -> int:
     import time
 
@@ -144,6 +183,8 @@ def _poa(args: argparse.Namespace) -> int:
         )
     if args.rounds < 1:
         raise UsageError("--rounds must be >= 1")
+    if args.setting == "deployed":
+        return _poa_deployed(args)
     c0, t0 = time.process_time(), time.perf_counter()
     result = run_poa(
         instances=args.instances, slots=args.slots, agents=agents, seed=args.seed,

@@ -71,7 +71,7 @@ def comparison_table(runs: Sequence[RunSummary]) -> list[str]:
         row("  of which foreign: outside the run, never billed (J)",
             [r.foreign_energy_j for r in runs]),
         row("foreign CPU (share of the machine)", [r.foreign_cpu_share for r in runs]),
-        row("verified work per J (foreign excluded)", [r.work_per_j for r in runs]),
+        row("verified work per J", [r.work_per_j for r in runs]),
         row(
             f"peak temperature (°C, {' / '.join(sorted(temp_words))})",
             [r.peak_temp_c for r in runs],
@@ -146,16 +146,29 @@ def render(
                 f"energy {r.energy_label} / {base.energy_label})."
             )
         lines.append("")
+    for r in runs:
+        if r.policy == "cfs":
+            lines += [f"Policy `cfs` is the baseline: {r.scheduler_name} schedules the agents "
+                      f"(kernel {r.kernel or 'unknown'}); Maxwell only watches and keeps "
+                      "shadow bills.", ""]
+            break
+    foreign = [r for r in runs if r.foreign_cpu_share > 0.10]
+    for r in foreign:
+        lines += [f"> **Foreign load.** During **{r.label}**, processes outside the run used "
+                  f"{r.foreign_cpu_share:.0%} of the machine's CPU; their energy "
+                  f"({fmt(r.foreign_energy_j)} J) is reported apart, never billed and not in "
+                  "work per Joule, but the agents got less CPU than on a quiet machine.", ""]
     measured_all = all(r.energy_measured and r.temp_measured for r in runs)
     if not measured_all:
         lines += [
             "> **Measured or modelled.** Where a run says *modelled*, the machine that recorded "
             "it exposed no energy counter or thermometer (no RAPL, MSR, hwmon or thermal zone): "
             "power and temperature come from Maxwell's virtual plant (power = P_idle + "
-            "P_core × busy cores from /proc/stat, a two-node RC thermal model) driven by the real "
-            "CPU use of the real agents. CPU time, verified work, memory freed and the ledger "
-            "are measured either way; the Joules are a model's, so compare runs with each other, "
-            "not with a wattmeter.",
+            "P_core × busy cores, a two-node RC thermal model) driven by the real CPU use of "
+            "the run itself (agents and supervisor; other processes on the host are split off "
+            "as foreign load unless physics.model_load = \"machine\"). CPU time, verified "
+            "work, memory freed and the ledger are measured either way; the Joules are a "
+            "model's, so compare runs with each other, not with a wattmeter.",
             "",
         ]
     simulated = [r.label for r in runs if r.membrane_backend == "simulated"]

@@ -165,7 +165,7 @@ def plot_cpu_share(runs: Sequence[RunData]) -> Figure:
                 label=f"{name} slots ({alloc})",
             )
         ax.set_ylabel("CPU (cores)")
-        who = "auction enforced" if enforced else "Linux CFS scheduled"
+        who = "auction enforced" if enforced else f"{s.scheduler_name} scheduled"
         ax.set_title(f"{s.label} — {who}", fontsize=9)
         ax.legend(fontsize=7, loc="best")
     axes[-1].set_xlabel("time (s)")

@@ -81,6 +81,12 @@ class RunSummary:
     foreign_cpu_s: float = 0.0
     foreign_energy_j: float = 0.0
     foreign_cpu_share: float = 0.0
+    kernel: str = ""
+
+    @property
+    def scheduler_name(self) -> str:
+        """The baseline scheduler of the kernel the run ran on (see fair_scheduler_name)."""
+        return fair_scheduler_name(self.kernel)
 
     @property
     def run_energy_j(self) -> float:
@@ -223,7 +229,9 @@ def load_run(path: str | Path, label: str | None = None) -> RunData:
         agent_rows = reader.agent_ticks()
         names = reader.agents()
         deaths = _deaths(reader)
-        cpus = float(reader.host().get("cpus") or 1)
+        host_facts = reader.host()
+        cpus = float(host_facts.get("cpus") or 1)
+        kernel = str(host_facts.get("kernel") or "")
     by_agent: dict[str, list[AgentTickRow]] = {n: [] for n in names}
     for r in agent_rows:
         by_agent.setdefault(r.agent, []).append(r)
@@ -263,6 +271,7 @@ def load_run(path: str | Path, label: str | None = None) -> RunData:
         landauer_lambda=float(run.landauer_lambda),
         gains=gains if isinstance(gains, dict) else {},
         agents=agents,
+        kernel=kernel,
         foreign_cpu_s=float(ticks[-1].foreign_cpu_s) if ticks else 0.0,
         foreign_energy_j=float(ticks[-1].foreign_energy_j) if ticks else 0.0,
         foreign_cpu_share=(float(ticks[-1].foreign_cpu_s) / (cpus * float(t_s[-1]))
@@ -319,6 +328,7 @@ def run_json(path: str | Path) -> dict[str, Any]:
         "foreign_energy_j": s.foreign_energy_j,
         "foreign_cpu_s": s.foreign_cpu_s,
         "foreign_cpu_share": s.foreign_cpu_share,
+        "scheduler": s.scheduler_name if s.policy == "cfs" else "Maxwell market",
         "energy_source": "measured" if s.energy_measured else "modelled",
         "energy_source_name": s.energy_source,
         "temp_source": "measured" if s.temp_measured else "modelled",
@@ -352,6 +362,21 @@ def run_json(path: str | Path) -> dict[str, Any]:
     }
 
 
+def fair_scheduler_name(kernel: str | None = None) -> str:
+    """What the `cfs` policy's baseline is called on `kernel` (default: this one):
+    "Linux fair scheduler (EEVDF)" from Linux 6.6 on, "(CFS)" before. The policy keeps
+    the name `cfs` for scripts."""
+    import platform
+    import re
+
+    release = platform.release() if kernel is None else kernel
+    m = re.match(r"(\d+)\.(\d+)", release or "")
+    if m is None:
+        return "Linux fair scheduler"
+    eevdf = (int(m.group(1)), int(m.group(2))) >= (6, 6)
+    return f"Linux fair scheduler ({'EEVDF' if eevdf else 'CFS'})"
+
+
 FOREIGN_WARN_SHARE = 0.10  # foreign CPU above this share of the machine: say so
 
 
@@ -370,6 +395,7 @@ def foreign_warnings(runs: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def gain(cfs: dict[str, Any], maxwell: dict[str, Any]) -> float:
-    """Work per Joule under Maxwell over work per Joule under CFS (nan if undefined)."""
+    """Work per Joule under Maxwell over work per Joule under the Linux fair scheduler
+    (policy `cfs`; nan if undefined)."""
     base = float(cfs["work_per_j"])
     return float(maxwell["work_per_j"]) / base if base > 0 else float("nan")

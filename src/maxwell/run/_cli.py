@@ -140,7 +140,8 @@ def comparison_table(cfs: dict[str, Any], mx: dict[str, Any], gain: float) -> An
 
     e_label = cfs["energy_source"] if cfs["energy_source"] == mx["energy_source"] else "mixed"
     t_label = cfs["temp_source"] if cfs["temp_source"] == mx["temp_source"] else "mixed"
-    t = Table(title=f"Linux CFS vs Maxwell ({cfs['duration_s']:.0f} s each)")
+    t = Table(title=f"{cfs.get('scheduler') or 'Linux fair scheduler'} vs Maxwell "
+                    f"({cfs['duration_s']:.0f} s each)")
     t.add_column("")
     t.add_column("cfs (baseline)", justify="right")
     t.add_column("maxwell", justify="right")
@@ -200,7 +201,10 @@ def run_demo(cfg: Any, duration: float, out: Path, roots: Any = None, progress: 
     from maxwell.report import gain
 
     runs: dict[str, dict[str, Any]] = {}
-    labels = {"cfs": "1/2 baseline: Linux CFS schedules", "maxwell": "2/2 Maxwell enforces"}
+    from maxwell.report import fair_scheduler_name
+
+    labels = {"cfs": f"1/2 baseline: {fair_scheduler_name()} schedules",
+              "maxwell": "2/2 Maxwell enforces"}
     for policy in ("cfs", "maxwell"):
 
         stop = threading.Event()
@@ -302,7 +306,8 @@ def register(commands: Commands) -> None:
 
     b = commands.top.add_parser(
         "baseline",
-        help="the control experiment: the demo cast under Linux CFS, then efficiency",
+        help="the control experiment: the demo cast under the Linux fair scheduler (EEVDF on"
+        " kernels >= 6.6, CFS before), then efficiency",
         description="Run the demo cast with policy cfs (Linux schedules; Maxwell only meters, "
         "1 Hz) and print verified work (primes) per Joule and the share of energy attributed "
         "to the least productive agent.",
@@ -344,7 +349,7 @@ def _baseline(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         out_dir=out,
         progress=not args.json,
-        label="baseline: Linux CFS schedules",
+        label="baseline: the Linux fair scheduler schedules",
     )
     db = Path(result.get("db") or out)
     data = load_run(db)
