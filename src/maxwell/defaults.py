@@ -28,7 +28,7 @@ BOUNTY_PER_UNIT = 5e-6  # credits per verified unit (scientist: per prime)
 FINE_PER_FRAUD = 20.0  # credits per false claim, on top of the claim-scaled part
 BOUNTY_POOL = 1e6
 RESIEVE_PROBABILITY = 0.02  # chance a claim without block counts is re-sieved in full
-BLOCK_AUDIT_PROBABILITY = 0.25  # chance one block of a block-committed claim is re-sieved
+BLOCK_AUDIT_PROBABILITY = 0.05  # chance one block of a block-committed claim is re-sieved
 PROBATION_CLAIMS = 200  # claims audited with certainty after a fraud is caught
 # The capacity for sale falls by one core per this many credits per core-second of
 # reserve above R_MIN (the thermal loop's actuator; see economy.capacity_for_sale).

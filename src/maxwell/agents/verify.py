@@ -10,7 +10,8 @@ of B numbers; they must sum to `units`). The Verifier checks, in order of cost:
    claim is rejected, unpaid, but not fraud);
 2. no overlap with a segment this agent was already paid for (fraud: paid twice);
 3. evidence strictly increasing, inside [lo, hi), no more than `units` of them,
-   and every one prime by deterministic Miller–Rabin (fraud otherwise);
+   and a random `primality_checks` of them prime by deterministic Miller–Rabin
+   (fraud otherwise, fined as caught with probability checks/len(sample));
 4. `units` (and every block count) at most the Brun–Titchmarsh bound 2y/ln y for an
    interval of length y (Montgomery & Vaughan 1973), a deterministic ceiling;
 5. an audit: a claim with block counts, with probability `block_audit_probability`,
@@ -45,8 +46,9 @@ from maxwell.agents.sieve import count_primes, interval_count_bound, is_prime
 
 # Literal copies of maxwell.defaults (checked by tests/test_defaults.py).
 DEFAULT_RESIEVE_PROBABILITY = 0.02
-DEFAULT_BLOCK_AUDIT_PROBABILITY = 0.25
+DEFAULT_BLOCK_AUDIT_PROBABILITY = 0.05
 DEFAULT_PROBATION_CLAIMS = 200
+DEFAULT_PRIMALITY_CHECKS = 16  # sample primes tested per claim (Miller–Rabin)
 MAX_BLOCKS = 256
 
 DEFAULT_MAX_SEGMENT = 1 << 24
@@ -96,6 +98,7 @@ class Verifier:
         *,
         block_audit_probability: float = DEFAULT_BLOCK_AUDIT_PROBABILITY,
         probation_claims: int = DEFAULT_PROBATION_CLAIMS,
+        primality_checks: int = DEFAULT_PRIMALITY_CHECKS,
         max_segment: int = DEFAULT_MAX_SEGMENT,
         max_hi: int = DEFAULT_MAX_HI,
         max_sample: int = DEFAULT_MAX_SAMPLE,
@@ -109,6 +112,7 @@ class Verifier:
         self.resieve_probability = resieve_probability
         self.block_audit_probability = block_audit_probability
         self.probation_claims = probation_claims
+        self.primality_checks = max(int(primality_checks), 1)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.max_segment = max_segment
         self.max_hi = max_hi
@@ -180,10 +184,17 @@ class Verifier:
             if not prev < p < hi:
                 return Verdict(False, 0, f"evidence {p} out of order or outside [{lo}, {hi})",
                                fraud=True, fine_units=sure)
+            prev = p
+        # Miller–Rabin on a random subset of the sample (the count itself is what audits
+        # check): a composite among them is caught with probability >= k/len(sample),
+        # and fined as such (claimed units / that probability).
+        k = min(len(sample), self.primality_checks)
+        picks = sample if k == len(sample) else [
+            sample[int(i)] for i in self.rng.choice(len(sample), k, replace=False)]
+        for p in picks:
             if not is_prime(p):
                 return Verdict(False, 0, f"evidence {p} is composite", fraud=True,
-                               fine_units=sure)
-            prev = p
+                               fine_units=sure * len(sample) / k)
         bound = interval_count_bound(lo, hi)
         if units > bound:
             return Verdict(False, 0, f"{units} primes cannot fit in [{lo}, {hi}) "
