@@ -35,8 +35,9 @@
  *
  * Cost: the tracepoint fires on memory-statistics updates only (page faults,
  * LRU moves, unmaps, page-cache changes), never on an unrelated syscall. The
- * filter on (item, sign) comes first. Counters live in a per-CPU array
- * indexed by a slot number that user space assigns per agent.
+ * filter on the statistic comes first (LRU moves, file pages: two compares).
+ * Counters live in a per-CPU array indexed by a slot number that user space
+ * assigns per agent.
  *
  * empty_lruvec does nothing on the same hook: the benchmark's floor.
  */
