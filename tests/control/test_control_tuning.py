@@ -152,12 +152,15 @@ def test_a_step_that_does_not_change_busy_cores_is_refused() -> None:
 
 
 @pytest.mark.parametrize("hw_class", sorted(HW_CLASSES))
-def test_fallback_rc_model_matches_the_physics_plant(hw_class: str) -> None:
-    """control's own RC model (used if physics is unavailable) has the same figures."""
-    from maxwell.control.plant import PhysicsPlant
+def test_one_virtual_plant(hw_class: str) -> None:
+    """control's plant is the physics package's: same figures, same integration."""
+    from maxwell.physics.plant import ThermalPlant, plant_params
 
     params = hw_params(hw_class)
-    ours, theirs = RCPlant(params, 0.0), PhysicsPlant(hw_class, params.cores, 0.0)
-    assert ours.temp_c == pytest.approx(theirs.temp_c, abs=1e-9)
+    ours = RCPlant(params, 0.0)
+    theirs = ThermalPlant(plant_params(hw_class))
+    assert ours.physics_params == plant_params(hw_class)
+    assert ours.temp_c == pytest.approx(theirs.die_c, abs=1e-9)
     for load, dt in ((params.cores, 0.5), (params.cores, 30.0), (0.0, 2.0), (1.0, 300.0)):
-        assert ours.step(load, dt) == pytest.approx(theirs.step(load, dt), abs=1e-6)
+        power = params.p_idle_w + params.p_core_w * load
+        assert ours.step(load, dt) == pytest.approx(theirs.step(power, dt), abs=1e-9)

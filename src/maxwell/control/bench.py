@@ -5,7 +5,8 @@ For each hardware class: calibrate its model plant in simulated time
 (`closedloop.simulate`) from steady state at the setpoint with the agents wanting
 every core, through two scenarios:
 
-- load step: at t = 100 s demand rises by a quarter of the class's cores;
+- load step: at t = 100 s load from outside the market arrives (foreign, a quarter of
+  the cores the market ran at steady state), which only less capacity can offset;
 - setpoint step: at t = 100 s the setpoint drops by 5 °C;
 
 and report overshoot, settling time (2 % band), IAE and steady-state error
@@ -47,7 +48,8 @@ def _scenarios(
     price0 = limits.r_min + (demand0 - load0) * price_per_core
     out: dict[str, dict[str, float]] = {}
 
-    def run(setpoint_c: Callable[[float], float], demand_cores: Callable[[float], float]) -> Trace:
+    def run(setpoint_c: Callable[[float], float], demand_cores: Callable[[float], float],
+            foreign: Callable[[float], float] | None = None) -> Trace:
         plant, _ = class_plant(hw_class, load0)  # every scenario starts from the steady state
         return simulate(
             plant,
@@ -60,10 +62,12 @@ def _scenarios(
             tick_s=tick_s,
             price_per_core=price_per_core,
             initial_price=price0,
+            foreign_cores=foreign,
         )
 
-    extra = LOAD_STEP_FRACTION * cores
-    trace = run(lambda t: SETPOINT_C, lambda t: demand0 + (extra if t >= STEP_AT_S else 0.0))
+    extra = LOAD_STEP_FRACTION * load0
+    trace = run(lambda t: SETPOINT_C, lambda t: demand0,
+                lambda t: extra if t >= STEP_AT_S else 0.0)
     open_loop_c = extra * params.gain_c_per_core
     out["load_step"] = step_metrics(trace, STEP_AT_S, open_loop_c, SETPOINT_C).as_dict()
     out["load_step"]["peak_c"] = float(trace.temp_c.max())
@@ -87,8 +91,10 @@ def run_bench(
         "step_at_s": STEP_AT_S,
         "run_s": RUN_S,
         "scenarios": {
-            "load_step": f"demand +{LOAD_STEP_FRACTION:.0%} of cores; overshoot and band"
-            " relative to the open-loop temperature change",
+            "load_step": f"foreign load +{LOAD_STEP_FRACTION:.0%} of the steady market load"
+            " (the actuator is the capacity for sale, gains in credits per core-second per"
+            " °C = cores per °C x price_per_core); overshoot and band relative to the"
+            " open-loop temperature change",
             "setpoint_step": f"setpoint {SETPOINT_STEP_C:+.0f} °C",
         },
         "criteria": {

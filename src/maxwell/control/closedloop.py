@@ -2,11 +2,13 @@
 
 Loop, one tick of ``tick_s``: the plant runs the load decided at the previous tick;
 the temperature at the end of the tick goes into `pid_step`; the new reserve price
-sets the load of the next tick. Demand is modelled as linear in price: agents want
-``demand_cores``, and each ``price_per_core`` of reserve above r_min idles one core,
-so load = clip(demand − (r − r_min)/price_per_core, 0, cores). This is the same
-figure `tuning.simc_gains` uses to convert gains, so the benchmark measures the
-tuning, not a mismatch between the two.
+sets the load of the next tick. The actuator is the economy's: the capacity for sale
+is cores − (r − r_min)/price_per_core (`economy.capacity_for_sale`, clipped to
+[0, cores]), the agents run min(demand, capacity), and ``foreign_cores`` of load from
+outside the market (the disturbance no price reaches) comes on top:
+load = min(demand, capacity) + foreign. `tuning.simc_gains` converts SIMC's cores per
+°C with the same price_per_core, so the benchmark measures the tuning in the
+actuator's own units.
 
 Metrics (`step_metrics`): overshoot is the largest excursion past the final target
 on the far side from where the response started, in % of the step; settling time
@@ -58,6 +60,7 @@ def simulate(
     tick_s: float = 1.0,
     price_per_core: float = 1.0,
     initial_price: float | None = None,
+    foreign_cores: Callable[[float], float] | None = None,
 ) -> Trace:
     """Run the loop for `duration_s` of simulated time."""
     n = round(duration_s / tick_s)
@@ -72,7 +75,9 @@ def simulate(
     t = 0.0
     for i in range(n):
         demand = demand_cores(t)
-        load = min(max(demand - (price - limits.r_min) / price_per_core, 0.0), cores)
+        capacity = min(max(cores - (price - limits.r_min) / price_per_core, 0.0), cores)
+        foreign = foreign_cores(t) if foreign_cores is not None else 0.0
+        load = min(min(demand, capacity) + foreign, cores)
         temp = plant.step(load, tick_s)
         t = float(ts[i])
         sp = setpoint_c(t)
