@@ -121,3 +121,56 @@ def test_a_killed_supervisor_takes_the_jailed_agents_along(tmp_path: Path,
             proc.wait()
         subprocess.run([sys.executable, "-m", "maxwell", "cleanup"], capture_output=True,
                        check=False)
+
+
+TAMPER = """
+[run]
+duration_s = 30
+tick_s = 0.5
+startup_grace_s = 0
+[[agents]]
+name = "capped"
+cmd = ["{py}", "-c", "while True: pass"]
+funds = 1000.0
+default_bid = 10.0
+default_slots = 1
+"""
+
+
+def test_a_lifted_quota_is_restored_and_recorded(tmp_path: Path) -> None:
+    """The per-tick re-check: a quota lifted behind the supervisor's back (here by the
+    test, as root: the jailed agent itself cannot) comes back and is a `tamper` event."""
+    from maxwell.membrane._cgroup import discover
+
+    h = discover(Path("/sys/fs/cgroup"))
+    if os.geteuid() != 0 or "cpu" not in h.v1:
+        pytest.skip("needs root and the v1 cpu controller (where the quota lives here)")
+    cfg = tmp_path / "tamper.toml"
+    cfg.write_text(TAMPER.format(py=sys.executable))
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "maxwell", "run", "--config", str(cfg), "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        quota: Path | None = None
+        while time.monotonic() < deadline:
+            found = list((h.v1["cpu"] / "maxwell").glob(f"{proc.pid}-*/capped/cpu.cfs_quota_us"))
+            if found and found[0].read_text().strip() not in ("-1", ""):
+                quota = found[0]
+                break
+            time.sleep(0.05)
+        assert quota is not None, "the agent never got a quota"
+        before = quota.read_text().strip()
+        quota.write_text("-1")
+        while time.monotonic() < deadline:
+            with sqlite3.connect(f"file:{out / 'run.db'}?mode=ro", uri=True) as c:
+                rows = c.execute("select detail from events where kind = 'tamper'").fetchall()
+            if rows:
+                break
+            time.sleep(0.1)
+        assert rows and "quota" in rows[0][0], rows
+        assert quota.read_text().strip() == before
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
