@@ -202,6 +202,12 @@ def main() -> None:
         report(False, "left a daemon behind")
         if args and args[0] == "stay":  # and keep running until the run ends it
             time.sleep(600)
+    elif attack == "connect":  # reach a service on the host's loopback
+        try:
+            socket.create_connection(("127.0.0.1", int(args[0])), timeout=5).close()
+            report(True, f"connected to 127.0.0.1:{args[0]}")
+        except OSError as err:
+            report(False, f"127.0.0.1:{args[0]}: {err.strerror or err}")
     elif attack == "fds":
         report(False, sorted(int(x) for x in os.listdir("/proc/self/fd")))
     else:

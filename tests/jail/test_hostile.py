@@ -265,3 +265,20 @@ def test_no_supervisor_descriptor_crosses(cell: Cell, world_dir: Path) -> None:
             groups = next(ln for ln in status.splitlines() if ln.startswith("Groups:"))
             assert groups.split(":")[1].strip() == "", groups
 
+
+
+def test_bwrap_keeps_the_hosts_network_out(cell: Cell) -> None:
+    import socket
+
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = str(srv.getsockname()[1])
+    try:
+        v = cell.run("net", "connect", port)
+        if cell.level == "bwrap":  # its own network namespace: only its own loopback
+            assert not v["escaped"], v
+        else:  # no network namespace without bwrap: the control that the attack is real
+            assert v["escaped"], v
+    finally:
+        srv.close()
