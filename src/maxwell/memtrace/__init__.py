@@ -24,6 +24,11 @@ kernel accounts for it, in the agent's memory cgroup statistics:
   parent still holds them). With swap, an anonymous page swapped out is
   counted when it leaves memory (and again if swapped in and freed); this
   host has none.
+- counted although nothing is lost: pages an agent asks the kernel to replace
+  by copies outside a page fault — madvise(MADV_COLLAPSE) into a huge page,
+  move_pages/mbind migration on a multi-node host. The agent pays for its own
+  request; it is never a way to pay less (subtracting them would be, since the
+  kernel does not say how many small pages a collapse replaced).
 
 For Landauer's bound what matters is logically irreversible erasure: the
 kernel zeroes a freed page before anyone else gets it, and only the copy the
