@@ -223,9 +223,10 @@ class EconomyState:
     total_ucr: their sum, fixed at the start. alive: the agent's process was alive at
     the last observation and has not been killed; bankrupt: out of the economy for
     good. slots: slot-units held for the current interval. pid, price: controller
-    memory and the current reserve (credits per core-second). history_ucr: (h, n)
-    the last h end-of-tick wallet balances, oldest first. unpaid_ucr: charges
-    never paid, per agent; shortfall_ucr: rewards the pool could not pay.
+    memory and the current reserve (credits per core-second). history_ucr: the
+    last h end-of-tick wallet arrays (n each), oldest first, shared between states.
+    unpaid_ucr: charges never paid, per agent; shortfall_ucr: rewards the pool could
+    not pay.
     """
 
     tick: int
@@ -236,7 +237,7 @@ class EconomyState:
     slots: IntArray
     pid: PIDState
     price: float
-    history_ucr: IntArray
+    history_ucr: tuple[IntArray, ...]
     unpaid_ucr: IntArray
     shortfall_ucr: int = 0
 
@@ -367,7 +368,7 @@ def initial_state(params: EconomyParams) -> tuple[EconomyState, Sequence[Transfe
         slots=np.zeros(n, dtype=np.int64),
         pid=PIDState.zeros(1, integral=start_price),
         price=float(start_price),
-        history_ucr=ledger.balances_ucr[:n].reshape(1, n),
+        history_ucr=(ledger.balances_ucr[:n],),
         unpaid_ucr=np.zeros(n, dtype=np.int64),
     )
     return state, ledger.drain()
@@ -453,37 +454,42 @@ def step(
     zeros_i = np.zeros(n, dtype=np.int64)
 
     # Rewards first: bounties for verified units, then sponsored income of the living.
+    # Payments and bills touch only the agents that have something to pay or receive
+    # (a zero moves nothing and books nothing), so a tick of 10⁵ agents costs what its
+    # few payers cost.
     bounty_want = np.where(member, work_units * int(to_ucr(params.bounty_per_unit)), 0)
+    payees = np.flatnonzero(bounty_want > 0)
     bounty_paid, bounty_short = ledger.pay_many(
-        pool, members, bounty_want[members], "bounty", tick
+        pool, payees, bounty_want[payees], "bounty", tick
     )
     reward_ucr = zeros_i.copy()
-    reward_ucr[members] += bounty_paid
+    reward_ucr[payees] += bounty_paid
     shortfall_ucr = int(bounty_short.sum())
     if params.income_per_s is not None:
         rate = np.asarray(params.income_per_s, dtype=np.float64)
         income_want = np.where(member & alive, to_ucr(rate * obs.dt_s), 0)
+        payees = np.flatnonzero(income_want > 0)
         income_paid, income_short = ledger.pay_many(
-            pool, members, income_want[members], "grant", tick
+            pool, payees, income_want[payees], "grant", tick
         )
-        reward_ucr[members] += income_paid
+        reward_ucr[payees] += income_paid
         shortfall_ucr += int(income_short.sum())
 
     # Bills for the interval, in order; the first one that empties a wallet is the cause.
-    cause = np.full(n, "", dtype=object)
+    # cause: 0 solvent, else 1 + the index in CAUSES of the first bill that emptied it.
+    cause = np.zeros(n, dtype=np.int8)
     unpaid = zeros_i.copy()
 
     def bill(want: IntArray, dst: int, reason: str, label: str) -> IntArray:
         # A wallet emptied by an earlier bill still owes this one (recorded as unpaid).
-        active = members
-        paid_a, unpaid_a = ledger.charge_many(active, dst, want[active], reason, tick)
+        active = members[want[members] > 0]
+        want_a = want[active]
+        paid_a, unpaid_a = ledger.charge_many(active, dst, want_a, reason, tick)
         paid = zeros_i.copy()
         paid[active] = paid_a
         unpaid[active] += unpaid_a
-        after = ledger.balances_ucr[:n]
-        emptied = np.zeros(n, dtype=np.bool_)
-        emptied[active] = (want[active] > 0) & (after[active] == 0)
-        cause[emptied & (cause == "")] = label
+        emptied = active[ledger.balances_view[active] == 0]
+        cause[emptied[cause[emptied] == 0]] = 1 + CAUSES.index(label)
         return paid
 
     fine_want = frauds * int(to_ucr(params.fine_per_fraud))
@@ -507,7 +513,7 @@ def step(
     )
     price = float(pid_out.u[0])
     capacity = capacity_for_sale(price, params)
-    bidders = member & alive & (cause == "")
+    bidders = member & alive & (cause == 0)
     alloc = gsp(
         bid_price,
         np.where(bidders, bid_slots, 0),
@@ -519,7 +525,7 @@ def step(
     rent_want = np.where(alloc.slots > 0, to_ucr(alloc.payment), 0).astype(np.int64)
     rent_ucr = bill(rent_want, treasury, "rent", "rent")
 
-    newly_bankrupt = cause != ""
+    newly_bankrupt = cause != 0
     bankrupt = state.bankrupt | newly_bankrupt
     # A bankrupt winner forfeits its slots (and what it paid): nobody runs on credit.
     slots = np.where(bankrupt | ~alive, 0, alloc.slots).astype(np.int64)
@@ -536,12 +542,14 @@ def step(
     ledger.check()
     balances_ucr = ledger.balances_ucr
     wallets = balances_ucr[:n]
-    history = np.vstack([state.history_ucr, wallets.reshape(1, n)])[-params.history_ticks :]
+    # The last h wallet arrays, shared between states (never modified): a tick appends
+    # a reference instead of copying an (h, n) matrix.
+    history = (*state.history_ucr, wallets)[-params.history_ticks :]
     obituaries = tuple(
         Obituary(
             agent=params.agents[i],
-            cause=str(cause[i]),
-            balance_history=tuple(float(x) / UCR_PER_CREDIT for x in history[:, i]),
+            cause=CAUSES[int(cause[i]) - 1],
+            balance_history=tuple(float(h[i]) / UCR_PER_CREDIT for h in history),
             tick=tick,
             unpaid=float(unpaid[i]) / UCR_PER_CREDIT,
         )

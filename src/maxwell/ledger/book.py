@@ -117,6 +117,13 @@ class Ledger:
         """A copy of all balances, in account order."""
         return self._bal.copy()
 
+    @property
+    def balances_view(self) -> IntArray:
+        """All balances as a read-only view (no copy: for reading 10⁵ of them a tick)."""
+        v = self._bal.view()
+        v.flags.writeable = False
+        return v
+
     def balance_ucr(self, account: int) -> int:
         """One account's balance."""
         return int(self._bal[account])
