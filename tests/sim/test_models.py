@@ -140,3 +140,13 @@ def test_the_plant_heats_with_busy_cores() -> None:
     w.advance_to(30.0)
     assert w.plant.die_c > idle + 10
     assert w.energy_j == pytest.approx(30 * 12.0 + 15.0 * float(w.pop.cpu_s[0]))
+
+
+def test_the_bench_runs_the_loop_and_reports_throughput() -> None:
+    from maxwell.sim.bench import bench_once, scaling
+
+    runs = [bench_once(n, 5) for n in (200, 2000)]
+    for r in runs:
+        assert r["ticks"] == 5 and r["agent_ticks_per_s"] > 0 and r["agent_ticks_per_cpu_s"] > 0
+        assert r["alive_at_end"] > 0
+    assert "loglog_slope" in scaling(runs)

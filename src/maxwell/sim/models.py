@@ -263,61 +263,81 @@ class Population:
             ) -> tuple[IntArray, FloatArray, FloatArray]:
         """Use `cpu_s` CPU-seconds each over [t0, t1): the work done and memory freed.
 
-        Returns (new claims, their true units, the CPU they report) per agent.
+        Returns (new claims, their true units, the CPU they report) per agent. Only the
+        agents that got CPU are touched (most of 10⁵ agents wait paused).
         """
-        self.cpu_s += cpu_s
-        before = self.work_cpu_s
-        self.work_cpu_s = before + cpu_s
+        n = self.n
+        new_all = np.zeros(n, dtype=np.int64)
+        units_all = np.zeros(n)
+        report_all = np.zeros(n)
+        a = np.flatnonzero(cpu_s > 0)
+        if a.size == 0:
+            return new_all, units_all, report_all
+        c = cpu_s[a]
+        self.cpu_s[a] += c
+        before = self.work_cpu_s[a]
+        after = before + c
+        self.work_cpu_s[a] = after
+        kind = self.kind[a]
         # CPU past start-up and the first-proof delay goes to proofs, in whole claims;
         # the part of a claim not finished carries over.
-        pre = self.startup_cpu_s + self.first_proof_cpu_s
-        to_proof = np.maximum(self.work_cpu_s - pre, 0.0) - np.maximum(before - pre, 0.0)
-        avail = self.proof_carry + np.where(self.kind != KIND_NONE, to_proof, 0.0)
-        cost = self.claim_cpu_s.copy()
-        primes = self.kind == KIND_PRIMES
+        pre = self.startup_cpu_s[a] + self.first_proof_cpu_s[a]
+        to_proof = np.maximum(after - pre, 0.0) - np.maximum(before - pre, 0.0)
+        avail = self.proof_carry[a] + np.where(kind != KIND_NONE, to_proof, 0.0)
+        cost = self.claim_cpu_s[a]
+        primes = kind == KIND_PRIMES
         if primes.any():
             # Sieving costs more per number as numbers grow (more base primes): CPU per
             # number interpolated in ln x between the calibration's points.
-            lo = self.start[primes] + self.claims[primes] * self.segment[primes]
+            p = a[primes]
+            lo = self.start[p] + self.claims[p] * self.segment[p]
             lx, cpn = self.sieve_curve
-            cost[primes] = self.segment[primes] * np.interp(np.log(np.maximum(lo, 2.0)), lx, cpn)
-        new = np.where(self.kind != KIND_NONE, np.floor(avail / cost), 0.0).astype(np.int64)
-        self.proof_carry = avail - new * cost
-        units = np.zeros(self.n)
-        rate = self.kind == KIND_RATE
-        units[rate] = new[rate] * self.claim_cpu_s[rate] * self.value_rate[rate]
+            cost = cost.copy()
+            cost[primes] = self.segment[p] * np.interp(np.log(np.maximum(lo, 2.0)), lx, cpn)
+        new = np.where(kind != KIND_NONE, np.floor(avail / cost), 0.0).astype(np.int64)
+        self.proof_carry[a] = avail - new * cost
+        units = np.zeros(a.size)
+        rate = kind == KIND_RATE
+        r = a[rate]
+        units[rate] = new[rate] * self.claim_cpu_s[r] * self.value_rate[r]
         primes &= new > 0
         if primes.any():
-            lo = self.start[primes] + self.claims[primes] * self.segment[primes]
-            hi = lo + new[primes] * self.segment[primes]
+            p = a[primes]
+            lo = self.start[p] + self.claims[p] * self.segment[p]
+            hi = lo + new[primes] * self.segment[p]
             units[primes] = _primes_between(lo, hi)
-        self.claims += new
-        self.true_units += units
+        self.claims[a] += new
+        self.true_units[a] += units
         # Memory: per second while it runs, and per CPU-second.
         dt = t1_s - t0_s
-        freed = self.churn_carry + self.churn_per_cpu_s * cpu_s + np.where(
-            running & (cpu_s > 0), self.churn_per_s * dt, 0.0)
+        freed = self.churn_carry[a] + self.churn_per_cpu_s[a] * c + np.where(
+            running[a], self.churn_per_s[a] * dt, 0.0)
         whole = np.floor(freed)
-        self.churn_carry = freed - whole
-        self.bytes_freed += whole.astype(np.int64)
-        return new, units, new * cost * self.report_fraction
+        self.churn_carry[a] = freed - whole
+        self.bytes_freed[a] += whole.astype(np.int64)
+        new_all[a] = new
+        units_all[a] = units
+        report_all[a] = new * cost * self.report_fraction[a]
+        return new_all, units_all, report_all
 
-    def bids(self, balances: FloatArray | None, tick_s: float, bounty_per_unit: float
-             ) -> tuple[FloatArray, IntArray]:
-        """Each agent's bid for the next interval (price per core-second, slot-units)."""
-        price = self.fixed_bid.copy()
-        value = self.strategy == BID_VALUE
+    def bids(self, balances: FloatArray | None, tick_s: float, bounty_per_unit: float,
+             who: IntArray | None = None) -> tuple[FloatArray, IntArray]:
+        """Each agent's bid for the next interval (price per core-second, slot-units);
+        with `who`, only those agents' (the arrays are then aligned with `who`)."""
+        idx = np.arange(self.n) if who is None else who
+        price = self.fixed_bid[idx].copy()
+        value = self.strategy[idx] == BID_VALUE
         if value.any():
-            judged = self.judged_cpu_s[value]
+            v = idx[value]
+            judged = self.judged_cpu_s[v]
             with np.errstate(divide="ignore", invalid="ignore"):
-                worth = bounty_per_unit * self.verified[value] / judged * self.margin[value]
-            vp = np.where(judged > 0, worth, self.initial_bid[value])
+                worth = bounty_per_unit * self.verified[v] / judged * self.margin[v]
+            vp = np.where(judged > 0, worth, self.initial_bid[v])
             if balances is not None:
-                cap = np.maximum(balances[value], 0.0) / (np.maximum(self.slots[value], 1)
-                                                          * tick_s)
+                cap = np.maximum(balances[v], 0.0) / (np.maximum(self.slots[v], 1) * tick_s)
                 vp = np.minimum(vp, cap)
             price[value] = np.maximum(vp, 0.0)
-        return price, self.slots.copy()
+        return price, self.slots[idx].copy()
 
 
 def _on_time(t: float | FloatArray, period: FloatArray, on: FloatArray) -> FloatArray:

@@ -189,12 +189,13 @@ class SimChannel(_View):
         pop = self.world.pop
         # A frozen agent reads nothing; it answers the last tick once it is resumed.
         reply = to & pop.hello & ~self.world.paused & self.world.alive
-        if not reply.any():
+        who = np.flatnonzero(reply)
+        if who.size == 0:
             return
         bid_price, bid_slots = pop.bids(np.asarray(balances, dtype=np.float64), self.tick_s,
-                                        self.bounty_per_unit)
-        self._bid_price[reply] = bid_price[reply]
-        self._bid_slots[reply] = bid_slots[reply]
+                                        self.bounty_per_unit, who)
+        self._bid_price[who] = bid_price
+        self._bid_slots[who] = bid_slots
 
     def close(self) -> None:
         pass
