@@ -164,6 +164,9 @@ def plot_cpu_share(runs: Sequence[RunData]) -> Figure:
                 color=line.get_color(),
                 label=f"{name} slots ({alloc})",
             )
+        if enforced and run.capacity_cores.size and np.any(run.capacity_cores > 0):
+            ax.step(run.t_s, run.capacity_cores, where="post", color="black", linewidth=1,
+                    linestyle=":", label="cores for sale (thermal loop)")
         ax.set_ylabel("CPU (cores)")
         who = "auction enforced" if enforced else f"{s.scheduler_name} scheduled"
         ax.set_title(f"{s.label} — {who}", fontsize=9)

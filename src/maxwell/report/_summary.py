@@ -144,6 +144,7 @@ class RunData:
     price: np.ndarray
     busy_cores: np.ndarray
     agents: dict[str, AgentSeries] = field(default_factory=dict)
+    capacity_cores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # cores for sale
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,9 @@ def load_run(path: str | Path, label: str | None = None) -> RunData:
         for n, rows in by_agent.items()
         if rows
     }
-    return RunData(summary, t_s, temp_c, power_w, energy_j, idle_j, price, busy, series)
+    capacity = np.array([t.capacity_cores for t in ticks], dtype=float)
+    return RunData(summary, t_s, temp_c, power_w, energy_j, idle_j, price, busy, series,
+                   capacity)
 
 
 def load_runs(paths: Sequence[str | Path]) -> list[RunData]:
