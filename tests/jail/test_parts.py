@@ -180,3 +180,35 @@ def test_without_root_what_can_be_applied_is(world_dir: Path) -> None:
     assert level == "user"
     assert "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status
     assert "Uid:\t65534" in status
+
+
+@pytest.mark.parametrize("level", ["bwrap", "drop"])
+def test_signals_tier_pauses_and_kills_a_jailed_tree(level: str) -> None:
+    """The unprivileged tier's signals still reach a jailed tree (inside a pid namespace
+    under bwrap) and nothing of the agent's uid survives its kill."""
+    skip_unless_level(level)
+    from .conftest import _system_python
+
+    jail = Jail(JailConfig(mode=level))
+    backend = select_backend("signals", clean_first=False)
+    try:
+        code = "import os\nif os.fork() == 0:\n    os.setsid()\nwhile True:\n    pass\n"
+        h = backend.spawn(AgentSpec("spin", [str(_system_python()), "-c", code],
+                                    jail=jail.request()))
+        uid = jail.uid_of("spin")
+        deadline = time.monotonic() + 20
+        while h.usage().cpu_s < 0.05 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        h.pause()
+        c0 = h.usage().cpu_s
+        time.sleep(0.3)
+        assert h.usage().cpu_s - c0 < 0.02
+        h.resume()
+        h.kill()
+        deadline = time.monotonic() + 5
+        while uid in live_uids() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert uid not in live_uids()
+    finally:
+        backend.close()
+        jail.close()
