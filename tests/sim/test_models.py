@@ -150,3 +150,17 @@ def test_the_bench_runs_the_loop_and_reports_throughput() -> None:
         assert r["ticks"] == 5 and r["agent_ticks_per_s"] > 0 and r["agent_ticks_per_cpu_s"] > 0
         assert r["alive_at_end"] > 0
     assert "loglog_slope" in scaling(runs)
+
+
+def test_a_caught_liar_is_fined_claimed_over_q_and_then_audited_on_every_claim() -> None:
+    base = {"value_rate": 1e6, "claim_cpu_s": 0.01, "startup_cpu_s": 0.0}
+    w = _world(AgentModel("subtle", "liar", 1, {**base, "lie_factor": 1.5}), p=0.05, seed=1)
+    w.probation_claims = 1000
+    w.advance_to(1.0)  # 100 claims
+    first = w.drain()
+    assert first.frauds[0] >= 1
+    # the first catch is fined claimed / q; the claims after it are on probation
+    w.advance_to(2.0)
+    second = w.drain()
+    assert second.frauds[0] == second.claims[0] == 100 and second.units[0] == 0
+    assert second.fine_units[0] == pytest.approx(100 * 1.5 * 1e4)

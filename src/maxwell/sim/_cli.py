@@ -20,18 +20,20 @@ def _calibration(args: argparse.Namespace) -> Any:
         raise UsageError(f"--calibration: {err}") from None
 
 
-def _foreign(args: argparse.Namespace) -> tuple[float, list[float] | None]:
+def _load(args: argparse.Namespace) -> dict[str, Any]:
+    """The simulated host's load besides the agents, from the options."""
     if args.foreign_cores is not None and args.foreign_cores < 0:
         raise UsageError("--foreign-cores must be >= 0")
     if args.foreign_from is None:
-        return float(args.foreign_cores or 0.0), None
+        return {"foreign_cores": float(args.foreign_cores or 0.0)}
     from maxwell.record import SchemaError
-    from maxwell.sim.calibration import foreign_series
+    from maxwell.sim.calibration import load_series
 
     try:
-        return 0.0, foreign_series(Path(args.foreign_from))
+        foreign, overhead = load_series(Path(args.foreign_from))
     except (FileNotFoundError, SchemaError) as err:
         raise UsageError(f"--foreign-from: {err}") from None
+    return {"foreign_series": foreign, "overhead_series": overhead}
 
 
 def sim_once(cfg: Any, args: argparse.Namespace, out: Path, policy: str | None,
@@ -41,12 +43,11 @@ def sim_once(cfg: Any, args: argparse.Namespace, out: Path, policy: str | None,
     from maxwell.report import run_json
     from maxwell.sim import SimOptions, run_sim
 
-    foreign, series = _foreign(args)
+    load = _load(args)
     if args.cpus is not None and args.cpus <= 0:
         raise UsageError("--cpus must be positive")
     opts = SimOptions(out_dir=out, policy=policy, duration_s=duration,
-                      calibration=_calibration(args), cpus=args.cpus,
-                      foreign_cores=foreign, foreign_series=series)
+                      calibration=_calibration(args), cpus=args.cpus, **load)
     try:
         db = run_sim(cfg, opts)
     except ConfigError as err:
@@ -167,7 +168,8 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--foreign-cores", type=float, metavar="X",
                    help="CPU load outside the run, in cores (default 0)")
     p.add_argument("--foreign-from", metavar="RUN_DIR",
-                   help="replay the foreign load a live run recorded, tick by tick")
+                   help="replay the load a live run recorded besides its agents (its "
+                        "supervisor's and other processes'), tick by tick")
 
 
 def _cmd_demo_sim(args: argparse.Namespace) -> int:

@@ -164,12 +164,15 @@ def load(path: Path | None = None) -> Calibration:
         raise CalibrationError(f"{p}: {err}") from None
 
 
-def foreign_series(run_dir: Path) -> list[float]:
-    """Cores a live run's host spent outside its agents, tick by tick.
+def load_series(run_dir: Path) -> tuple[list[float], list[float]]:
+    """(foreign, overhead): cores a live run's host spent outside its agents, per tick.
 
-    busy cores (from /proc/stat) minus the agents' CPU over the interval: the
-    supervisor itself, its verification work and every other process. A simulated
-    run replaying it shares the same remaining cores between its models.
+    Everything but the agents is busy cores (from /proc/stat) minus the agents' CPU
+    over the interval. Of that, `foreign` is what the live sampler attributed to
+    processes outside the run (ticks.foreign_cpu_s, schema 2; nothing before it) and
+    `overhead` the rest — the supervisor and its verification, the run's own, which
+    drives the plant. A simulated run replaying both shares the same remaining cores
+    between its models and heats the same plant.
     """
     from maxwell.record import RunReader
 
@@ -178,10 +181,14 @@ def foreign_series(run_dir: Path) -> list[float]:
         cpu: dict[float, float] = {}
         for a in r.agent_ticks():
             cpu[a.t_s] = cpu.get(a.t_s, 0.0) + a.cpu_s
-    out, last_t, last_cpu = [], 0.0, 0.0
+    foreign, overhead = [], []
+    last_t, last_cpu, last_foreign = 0.0, 0.0, 0.0
     for t in ticks:
         agents_cpu = cpu.get(t.t_s, last_cpu)
         dt = max(t.t_s - last_t, 1e-9)
-        out.append(max(t.busy_cores - (agents_cpu - last_cpu) / dt, 0.0))
-        last_t, last_cpu = t.t_s, agents_cpu
-    return out
+        others = max(t.busy_cores - (agents_cpu - last_cpu) / dt, 0.0)
+        f = min(max((t.foreign_cpu_s - last_foreign) / dt, 0.0), others)
+        foreign.append(f)
+        overhead.append(others - f)
+        last_t, last_cpu, last_foreign = t.t_s, agents_cpu, t.foreign_cpu_s
+    return foreign, overhead

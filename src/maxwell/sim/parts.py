@@ -39,6 +39,8 @@ class SimSampler(_View):
     temp_source = "model"
     energy_measured = False
     temp_measured = False
+    model_load = "run"
+    foreign_in_energy = False  # the plant runs on the run's own CPU, as live by default
 
     def __init__(self, world: World, now: Callable[[], float]) -> None:
         super().__init__(world, now)
@@ -47,7 +49,8 @@ class SimSampler(_View):
     def sample(self, now_s: float) -> PhysicsSample:
         w = self.world
         w.advance_to(now_s)
-        return PhysicsSample(now_s, w.energy_j, w.power_w, w.plant.die_c, w.busy_cores)
+        return PhysicsSample(now_s, w.energy_j, w.power_w, w.plant.die_c, w.busy_cores,
+                             foreign_cores=w.foreign_busy_cores)
 
     def describe(self) -> dict[str, object]:
         w = self.world
@@ -59,9 +62,12 @@ class SimSampler(_View):
             "hw_class": w.plant_params.hw_class,
             "idle_power_w": w.plant_params.idle_power_w,
             "plant": w.plant_params.as_dict(),
-            "busy_cores_source": "simulated: agents' modelled CPU + foreign_cores",
+            "busy_cores_source": "simulated: agents' modelled CPU + overhead + foreign",
+            "model_load": "run",
             "cpus": w.cpus,
             "foreign_cores": w.foreign_cores,
+            "overhead_cores": w.overhead_cores,
+            "replayed_series": w.foreign_series is not None,
         }
 
 
@@ -172,6 +178,7 @@ class SimChannel(_View):
         judged = w.drain()
         inbox.work_units = np.where(alive, judged.units, 0)
         inbox.frauds = np.where(alive, judged.frauds, 0)
+        inbox.fraud_units = np.where(alive, judged.fine_units, 0.0)
         for t_s, i, claimed, how in w.fraud_log[self._fraud_seen:]:
             if alive[i]:
                 inbox.notes.append(Note("fraud", pop.names[i], {
@@ -207,6 +214,7 @@ def parts_facts(world: World, calibration: Any) -> dict[str, Any]:
         "simulated": True,
         "cpus": world.cpus,
         "foreign_cores": world.foreign_cores,
+        "overhead_cores": world.overhead_cores,
         "calibration": {"source": calibration.source, **calibration.measured},
         "models": dict(zip(world.pop.names, world.pop.models, strict=True)),
     }

@@ -3,12 +3,12 @@
 `replay_demo(live_dir)` reads the two live runs of a `maxwell demo` (cfs and
 maxwell), takes the config each recorded (so the comparison is always of the
 *current* cast, whatever its funds, bids or pricing), and simulates each with the
-same duration and the same foreign load, replayed tick by tick from the live run
-(`calibration.foreign_series`: busy cores minus the agents' CPU — the supervisor,
-its verification and everyone else on the machine). It reports, for live and sim:
-the death order, each death's cause and time, and the demo's gain in work per
-Joule. The issue's bar: same order and causes, death times within 2 s, gain within
-15 %. Writes only the simulated runs' databases under `out_dir`.
+same duration and the same load besides its agents, replayed tick by tick from the
+live run (`calibration.load_series`: the supervisor's own CPU, which heats the
+run's plant, and everyone else's on this shared machine, which only takes cores).
+It reports, for live and sim: the death order, each death's cause and time, and
+the demo's gain in work per Joule. The issue's bar: same order and causes, death
+times within 2 s, gain within 15 %. Writes only the simulated runs' databases under `out_dir`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from maxwell.config import validate
 from maxwell.record import RunReader
 from maxwell.report import gain, run_json
-from maxwell.sim.calibration import foreign_series
+from maxwell.sim.calibration import load_series
 from maxwell.sim.models import Calibration
 from maxwell.sim.run import SimOptions, run_sim
 
@@ -71,10 +71,11 @@ def replay_demo(live_dir: Path, calibration: Calibration, out_dir: Path) -> dict
             if not exact:
                 churned[policy] = _churn_as_traced(r, data)
             cfg = validate(data, f"{run_dir} (recorded config)")
+        foreign, overhead = load_series(run_dir)
         db = run_sim(cfg, SimOptions(out_dir / policy, policy=policy,
                                      duration_s=ticks * cfg.run.tick_s,
                                      calibration=calibration,
-                                     foreign_series=foreign_series(run_dir)))
+                                     foreign_series=foreign, overhead_series=overhead))
         assert db is not None
         sim[policy] = run_json(db)
     result: dict[str, Any] = {"calibration": calibration.source, "policies": {},

@@ -55,8 +55,11 @@ class SimOptions:
     duration_s: float | None = None
     calibration: Calibration = field(default_factory=Calibration)
     cpus: float | None = None  # cores of the simulated host (None: the config's slots)
-    foreign_cores: float = 0.0  # constant load outside the run
-    foreign_series: Sequence[float] | None = None  # or a per-tick series (a live run's)
+    foreign_cores: float = 0.0  # constant load outside the run (takes cores, no energy)
+    overhead_cores: float = 0.0  # the run's own overhead (the supervisor's CPU)
+    # Or per-tick series (a live run's, replayed: `calibration.load_series`).
+    foreign_series: Sequence[float] | None = None
+    overhead_series: Sequence[float] | None = None
     # "all": every table in full; "ticks": the ticks table and events only (large N).
     record: str = "all"
     sinks: Sequence[Sink] = ()  # more sinks (a progress bar, the bench's timer)
@@ -85,11 +88,17 @@ def build_world(cfg: Config, opts: SimOptions) -> World:
     models = [agent_model(i, a) for i, a in enumerate(cfg.agents)]
     pop = build_population(models, opts.calibration, np.random.default_rng([cfg.run.seed, 2]))
     cpus = float(opts.cpus if opts.cpus is not None else cfg.slots())
-    series = None if opts.foreign_series is None else np.asarray(opts.foreign_series, float)
+    def series(x: Sequence[float] | None) -> Any:
+        return None if x is None else np.asarray(x, dtype=np.float64)
+
+    m = cfg.market
     return World(pop, plant_params(cfg.physics.hw_class), cpus=cpus,
-                 foreign_cores=opts.foreign_cores, foreign_series=series,
-                 foreign_tick_s=cfg.run.tick_s,
-                 resieve_probability=cfg.market.resieve_probability,
+                 foreign_cores=opts.foreign_cores, overhead_cores=opts.overhead_cores,
+                 foreign_series=series(opts.foreign_series),
+                 overhead_series=series(opts.overhead_series), series_tick_s=cfg.run.tick_s,
+                 resieve_probability=m.resieve_probability,
+                 block_audit_probability=m.block_audit_probability,
+                 probation_claims=m.probation_claims,
                  rng=np.random.default_rng([cfg.run.seed, 1]))
 
 
