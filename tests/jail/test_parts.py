@@ -30,17 +30,33 @@ def test_the_filter_builds_and_denies_in_a_child() -> None:
     avail = _seccomp.availability()
     if not avail.ok:
         pytest.skip(f"{avail.reason}")
+    # Each a real call with harmless arguments; under the filter each must be EPERM.
+    calls = {
+        "io_uring_setup": "libc.syscall(425, 1, 0)",
+        "unshare(NEWUSER)": "libc.unshare(0x10000000)",
+        "clone(NEWUSER)": "libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)",
+        "keyctl": "libc.syscall(250, 0, -1, 0, 0, 0)",
+        "mount": "libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)",
+        "clock_settime": "libc.syscall(227, 0, 0)",
+        "process_vm_readv": "libc.syscall(310, os.getppid(), 0, 0, 0, 0, 0)",
+        "ptrace": "libc.ptrace(16, os.getppid(), None, None)",
+        "ioctl(TIOCSTI)": "libc.ioctl(0, 0x5412, b'x')",
+        "perf_event_open": "libc.syscall(298, 0, 0, -1, -1, 0)",
+        "bpf": "libc.syscall(321, 0, 0, 0)",
+    }
     code = (
-        "import ctypes, os, sys; from maxwell.membrane import _seccomp as s\n"
+        "import ctypes, os\nfrom maxwell.membrane import _seccomp as s\n"
         "assert s.Installer(s.program()).install() == 0\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
-        "r = libc.syscall(425, 1, 0); e = ctypes.get_errno()\n"  # io_uring_setup
-        "u = libc.unshare(0x10000000)\n"
-        "print(r, e, u, os.getpid() > 0)\n"
+        "def t(r):\n    return f'{r}/{ctypes.get_errno()}'\n"
+        + "".join(f"print(t({c}))\n" for c in calls.values())
+        + "print(os.getpid() > 0)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=30)
-    assert out.stdout.split() == ["-1", "1", "-1", "True"], out
+    got = out.stdout.split()
+    assert got[-1] == "True", out  # ordinary calls still work
+    assert dict(zip(calls, got, strict=False)) == dict.fromkeys(calls, "-1/1"), out
 
 
 def test_uid_pool_skips_locked_and_live_uids(tmp_path: Path) -> None:
