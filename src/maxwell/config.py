@@ -106,6 +106,7 @@ class MicrovmSection(_Section):
     inner: Literal["auto", "cgroup2", "hybrid", "cgroup1", "signals"] = "auto"
     image_dir: str | None = None  # default: ~/.cache/maxwell/image
     boot_timeout_s: float = Field(120.0, gt=0)
+    jail_vmm: bool = True  # the VMM runs under the agent's [jail]: its own uid, no capabilities
 
 
 class MemtraceSection(_Section):

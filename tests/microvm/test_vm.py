@@ -41,11 +41,29 @@ def _spawn(b: MicrovmBackend, name: str, argv: list[str], tmp: Path, **kw: objec
 
 def test_scientist_in_a_vm_makes_claims_that_verify(vm_backend: MicrovmBackend,
                                                      tmp_path: Path) -> None:  # fmt: skip
+    """Jailed where the jail has its own-uid levels: the VMM runs as the agent's uid with
+    no capabilities, and the endpoint accepts the guest's hello from that uid only."""
+    from maxwell.membrane import Jail, JailConfig
+    from maxwell.membrane._jail import pieces
+
+    out = tmp_path / "out"
+    out.mkdir()
     ep = Endpoint(tmp_path / "ep")
-    env = {**os.environ, **ep.register("sci"), "PYTHONUNBUFFERED": "1"}
+    os.chmod(tmp_path / "ep", 0o711)
+    jail = (Jail(JailConfig(), hide=[out])
+            if os.geteuid() == 0 and all(a.ok for a in pieces().values()) else None)
+    uid = jail.reserve("sci", [sys.executable]) if jail is not None else None
+    env = {**os.environ, **ep.register("sci", uid=uid), "PYTHONUNBUFFERED": "1"}
     argv = builtin_argv("scientist", {"workers": 1, "segment_size": 100_000})
-    h = vm_backend.spawn(AgentSpec("sci", argv, env=env, log_path=tmp_path / "sci.log", cpus=1))
+    h = vm_backend.spawn(AgentSpec("sci", argv, env=env, log_path=out / "sci.log", cpus=1,
+                                   jail=jail.request(rw=[ep.path]) if jail else None))
     assert isinstance(h, MicrovmHandle)
+    if jail is not None:
+        assert h.jailed and uid is not None
+        qemu = [p for p in h.pids() if "qemu" in Path(f"/proc/{p}/comm").read_text()]
+        assert qemu and all(os.stat(f"/proc/{p}").st_uid == uid for p in qemu)
+        with open(f"/proc/{qemu[0]}/status") as f:
+            assert "CapEff:\t0000000000000000" in f.read()
     # The token travels over the control port only: not on QEMU's command line.
     assert env["MAXWELL_TOKEN"] not in " ".join(h.qemu_argv)
     with open(f"/proc/{h.pid}/cmdline", "rb") as f:
@@ -67,7 +85,7 @@ def test_scientist_in_a_vm_makes_claims_that_verify(vm_backend: MicrovmBackend,
                     accepted.append(v.units)
             return len(accepted) >= 2
 
-        wait_for(progress, 90, f"two verified claims (console: {tmp_path / 'sci.log'})", 0)
+        wait_for(progress, 90, f"two verified claims (console: {out / 'sci.log'})", 0)
         assert hello and sum(accepted) > 0
         boot_s = h.boot_s
         assert boot_s is not None and 0 < boot_s < 90
@@ -76,6 +94,8 @@ def test_scientist_in_a_vm_makes_claims_that_verify(vm_backend: MicrovmBackend,
     finally:
         h.kill()
         ep.close()
+        if jail is not None:
+            jail.close()
 
 
 def _grows(log: Path, window_s: float) -> bool:
@@ -182,3 +202,4 @@ def test_hostile_guest_reaches_neither_host_cgroups_nor_other_agents(
         hostile.kill()
         victim.kill()
         ep.close()
+

@@ -39,7 +39,7 @@ BUSYBOX_PACKAGE = "busybox-static"
 MODULES = ("virtio_mmio", "virtio_pci", "virtio_console", "virtio_balloon", "9pnet_virtio", "9p")
 _MODULE_DIRS = ("kernel/drivers/virtio/", "kernel/drivers/char/virtio_console", "kernel/net/9p/",
                 "kernel/fs/9p/", "kernel/fs/netfs/", "kernel/fs/fscache/")  # fmt: skip
-FORMAT = 2  # bump when the initramfs layout changes, so old caches are rebuilt
+FORMAT = 3  # bump when the initramfs layout changes, so old caches are rebuilt
 
 
 class ImageError(RuntimeError):

@@ -76,6 +76,9 @@ class MicrovmOptions:
     inner: str = "auto"  # the process tier the VMM runs in
     guest_uid: int = GUEST_UID
     boot_timeout_s: float = 120.0
+    # Run the VMM under the agent's jail (its own uid, namespaces, no capabilities) when
+    # the spec carries one; False: the VMM runs as the supervisor's user.
+    jail_vmm: bool = True
 
 
 def options_from_config(cfg: Any) -> MicrovmOptions | None:
@@ -86,7 +89,7 @@ def options_from_config(cfg: Any) -> MicrovmOptions | None:
         return None
     m = cfg.microvm
     return MicrovmOptions(accel=m.accel, vmm=m.vmm, memory_mb=m.memory_mb, pause=m.pause,
-                          inner=m.inner, boot_timeout_s=m.boot_timeout_s,
+                          inner=m.inner, boot_timeout_s=m.boot_timeout_s, jail_vmm=m.jail_vmm,
                           image_dir=Path(m.image_dir).expanduser() if m.image_dir else None)
 
 
@@ -143,7 +146,7 @@ def qemu_argv(
     accel: str,
     smp: int,
     memory_mb: int,
-    console: Path,
+    console: Path | None,
     ctl: Path | None,
     channel: Path | None,
     qmp: Path | None,
@@ -159,7 +162,10 @@ def qemu_argv(
         binary, "-M", "microvm,x-option-roms=off,rtc=on", *acc,
         "-m", str(memory_mb), "-smp", str(smp),
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-        "-chardev", f"file,id=con,path={console},append=on", "-serial", "chardev:con",
+        # The console goes to QEMU's stdout (None), which the spawn path opened on the
+        # agent's log before any jail: a jailed VMM cannot see the run directory.
+        "-chardev", f"file,id=con,path={console},append=on" if console is not None
+        else "stdio,id=con,signal=off", "-serial", "chardev:con",
         "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
         "-device", "virtio-balloon-device,free-page-reporting=on",
     ]  # fmt: skip
@@ -289,9 +295,11 @@ class MicrovmHandle(Handle):
         endpoint = spec.env.get("MAXWELL_ENDPOINT")
         console = spec.log_path if spec.log_path is not None else vm_dir / "console.log"
         self.console = console
+        for p in (ctl_path, qmp_path):
+            os.chmod(p, 0o666)  # a jailed VMM (another uid) connects to them
         argv = qemu_argv(
             img.kernel, img.initrd, accel=backend.accel, smp=self.smp,
-            memory_mb=opts.memory_mb, console=console, ctl=ctl_path,
+            memory_mb=opts.memory_mb, console=None, ctl=ctl_path,
             channel=Path(endpoint) if endpoint else None, qmp=qmp_path,
             cmdline=kernel_cmdline(canary=False, python=backend.python,
                                    relay=str(backend.relay), tsc_khz=backend.tsc_khz),
@@ -304,8 +312,9 @@ class MicrovmHandle(Handle):
                 "raise membrane.memory_max_mb or lower microvm.memory_mb")
         # The VMM's own environment carries no token: only the guest gets it (ctl port).
         vmm_spec = AgentSpec(name=spec.name, argv=argv, env={}, pids_max=spec.pids_max,
-                             memory_max_bytes=spec.memory_max_bytes,
-                             log_path=spec.log_path)  # fmt: skip
+                             memory_max_bytes=spec.memory_max_bytes, log_path=console,
+                             jail=self._vmm_jail(spec, vm_dir))  # fmt: skip
+        self.jailed = vmm_spec.jail is not None
         self.qemu_argv = argv
         self._inner = backend.inner.spawn(vmm_spec)
         super().__init__(spec.name, self._inner._proc)
@@ -331,6 +340,34 @@ class MicrovmHandle(Handle):
                 with contextlib.suppress(OSError):
                     p.unlink()
         self.vmm_started_s = time.monotonic() - self._spawned_at
+
+    def _vmm_jail(self, spec: AgentSpec, vm_dir: Path) -> Any:
+        """The agent's jail request, redone for its VMM (as Firecracker's jailer runs it).
+
+        The VMM runs as the agent's own uid, without capabilities, in the jail's
+        namespaces; its view holds what QEMU opens (image, sockets, /dev/kvm) and
+        what the guest runs over the 9p share: the Python and project the agent's
+        command uses, and the files its arguments name. The guest sees only that
+        view of the host, read-only.
+        """
+        req = spec.jail
+        if req is None or not self._backend.options.jail_vmm:
+            return None
+        b = self._backend
+        ro = {Path(os.path.realpath(p)) for p in (b.image.directory, b.relay.parent)}
+        for p in (sys.executable, os.path.realpath(sys.executable), sys.prefix,
+                  sys.base_prefix, *sys.path, *spec.argv):
+            if p and os.path.isabs(p) and os.path.exists(p):
+                ro.add(Path(p))
+        exe = shutil.which(spec.argv[0]) if not os.path.isabs(spec.argv[0]) else spec.argv[0]
+        if exe:
+            ro.add(Path(exe))
+            ro.add(Path(os.path.realpath(exe)).parent.parent)
+        os.chmod(vm_dir.parent, 0o711)
+        os.chmod(vm_dir, 0o711)
+        dev = [Path("/dev/kvm")] if b.accel == "kvm" else []
+        return req.jail.request(ro=[*req.ro, *sorted(ro)], rw=[*req.rw, vm_dir],
+                                dev=[*req.dev, *dev])
 
     def _guest_spec(self, spec: AgentSpec) -> dict[str, object]:
         env = dict(spec.env)
@@ -423,6 +460,7 @@ class MicrovmHandle(Handle):
         self._poll_ctl()
         return {"isolation": "microvm", "vmm": "qemu", "accel": self.accel, "smp": self.smp,
                 "memory_mb": self._backend.options.memory_mb, "pause": self.pause_method,
+                "vmm_jailed": self.jailed,
                 "boot_s": None if self._pending.ready_host_s is None
                 else round(self._pending.ready_host_s, 3),
                 "guest_uptime_at_ready_s": self._pending.ready_uptime_s,

@@ -354,9 +354,10 @@ class LiveRun:
         live = LiveMembrane(backend, specs)
         parts = Parts(
             clock=LiveClock(), sampler=sensors, membrane=live, tracer=LiveTracer(tracer, live),
-            # The microVM tier connects each guest through its (unjailed) VMM: no uid to check.
-            channel=LiveChannel(endpoint, verifier, names,
-                                uid_of=jail.uid_of if backend.name != "microvm" else None),
+            # A microVM guest connects through its VMM, which runs as the agent's uid
+            # unless [microvm] jail_vmm = false.
+            channel=LiveChannel(endpoint, verifier, names, uid_of=jail.uid_of
+                                if backend.name != "microvm" or cfg.microvm.jail_vmm else None),
             policy=EconomyPolicy(params, rng),
             sinks=sinks,
         )
