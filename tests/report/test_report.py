@@ -133,3 +133,33 @@ def test_the_baseline_is_named_by_what_the_kernel_runs() -> None:
     assert fair_scheduler_name("6.6.0") == "Linux fair scheduler (EEVDF)"
     assert fair_scheduler_name("6.5.13") == "Linux fair scheduler (CFS)"
     assert fair_scheduler_name("4.19.0") == "Linux fair scheduler (CFS)"
+
+
+def test_thermal_story_reads_the_loop_and_the_first_death() -> None:
+    import numpy as np
+
+    from maxwell.report._summary import AgentSeries, AgentSummary, thermal_story
+
+    t = np.arange(1.0, 31.0)
+    temp = np.where(t <= 10, 50 + 2.5 * t, 70.0)
+    temp[10] = 66.0  # the tick after the death: nobody ran
+    price = np.where(t <= 10, 0.05 + 0.03 * t, 0.3)
+    cap = np.full(30, 1.5)
+
+    def agent(name: str, died: float | None) -> AgentSummary:
+        return AgentSummary(name=name, cpu_s=0.0, work_units=0, energy_j=0.0, balance=0.0,
+                            state="dead" if died else "running", death_t_s=died,
+                            death_cause="apoptosis: rent" if died else None, bytes_freed=0,
+                            rent=0.0, tax=0.0, reward=0.0, fine=0.0)
+
+    cpu = np.where(t >= 12, t - 11, 0.0)
+    z = np.zeros(30)
+    series = {"useful": AgentSeries(t_s=t, state=("running",) * 30, cpu_s=cpu, slots=z,
+                                    balance=z, bytes_freed=z, work_units=z, energy_j=z, tax=z)}
+    st = thermal_story(t, temp, price, cap, 70.0, 0.05, 2.05,
+                       [agent("parasite", 10.0), agent("useful", None)], series)
+    assert st["last_third_median_abs_error_c"] == 0.0
+    assert st["last_third_price_at_limit_share"] == 0.0
+    assert st["first_death"]["agent"] == "parasite"
+    assert st["peak_temp_before_c"] == 75.0 and st["temp_at_death_c"] == 75.0
+    assert st["resumed"][0]["agent"] == "useful" and st["resumed"][0]["t_s"] == 12.0

@@ -235,6 +235,28 @@ def render(
                 f"{p.share_of_attributed:.1%} of the energy attributed to agents "
                 f"({p.share_of_total:.1%} of all energy, {r.energy_label})."
             )
+    storied = [r for r in runs if r.story]
+    if storied:
+        lines += ["", "## Thermal loop and the first death", ""]
+        for r in storied:
+            st = r.story
+            lines.append(
+                f"- **{r.label}**: over the last third, median |T − T_set| "
+                f"{st['last_third_median_abs_error_c']:.2f} °C; the reserve at a limit in "
+                f"{st['last_third_price_at_limit_share']:.0%} of ticks"
+                + (f"; median {st['last_third_median_capacity_cores']:.2f} cores for sale"
+                   if "last_third_median_capacity_cores" in st else "") + ".")
+            death = st.get("first_death")
+            if death:
+                lines.append(
+                    f"  {death['agent']} died at {death['t_s']:.1f} s ({death['cause']}); until "
+                    f"then the die peaked at {st['peak_temp_before_c']:.1f} °C and the reserve "
+                    f"at {st['peak_reserve_before']:.2f}; the die was at "
+                    f"{st['temp_at_death_c']:.1f} °C then, {st['temp_3_ticks_later_c']:.1f} °C "
+                    "three ticks later.")
+                for res in st.get("resumed", []):
+                    lines.append(f"  {res['agent']} next ran at {res['t_s']:.1f} s, reserve "
+                                 f"{res['reserve']:.2f}.")
     lines += ["", "## Plots", ""]
     for path, caption in plots:
         rel = path.relative_to(out_dir) if path.is_relative_to(out_dir) else path

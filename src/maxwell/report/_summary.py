@@ -9,6 +9,7 @@ written here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from maxwell.defaults import PRICE_PER_CORE
 from maxwell.record import AgentTickRow, RunReader, event_detail, find_db
 
 
@@ -82,6 +84,8 @@ class RunSummary:
     foreign_energy_j: float = 0.0
     foreign_cpu_share: float = 0.0
     kernel: str = ""
+    # The thermal loop and the demo's story, from the ticks (see `thermal_story`).
+    story: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scheduler_name(self) -> str:
@@ -221,6 +225,47 @@ def _deaths(reader: RunReader) -> dict[str, tuple[float, str]]:
     return out
 
 
+def thermal_story(t_s: np.ndarray, temp_c: np.ndarray, price: np.ndarray,
+                  capacity: np.ndarray, setpoint_c: float, r_min: float, r_top: float,
+                  agents: Sequence[AgentSummary], series: dict[str, Any]) -> dict[str, Any]:
+    """What the run's ticks say about the thermal loop and about the first death: the
+    last third's median |T − T_set| and share of ticks with the price at a limit
+    (r_min, or r_top where nothing is left for sale), and around the first death the
+    peak temperature and reserve before it, the temperature a few ticks after, and
+    the reserve when another agent next ran."""
+    n = len(t_s)
+    out: dict[str, Any] = {}
+    if n == 0:
+        return out
+    third = slice(2 * n // 3, n)
+    at_limit = np.isclose(price[third], r_min) | np.isclose(price[third], r_top)
+    out["last_third_median_abs_error_c"] = float(np.median(np.abs(temp_c[third] - setpoint_c)))
+    out["last_third_price_at_limit_share"] = float(np.mean(at_limit))
+    if capacity.size == n:
+        out["last_third_median_capacity_cores"] = float(np.median(capacity[third]))
+    dead = sorted((a.death_t_s, a.name, a.death_cause) for a in agents
+                  if a.death_t_s is not None)
+    if not dead:
+        return out
+    td, who, cause = dead[0]
+    i = min(int(np.searchsorted(t_s, td, side="right")), n) or 1
+    j = min(i + 3, n - 1)
+    out.update(first_death={"agent": who, "t_s": float(td), "cause": cause},
+               peak_temp_before_c=float(temp_c[:i].max()),
+               peak_reserve_before=float(price[:i].max()),
+               temp_at_death_c=float(temp_c[i - 1]), temp_3_ticks_later_c=float(temp_c[j]))
+    for name, s in series.items():
+        if name == who:
+            continue
+        ran = [k for k in range(1, len(s.t_s)) if s.t_s[k] > td and s.cpu_s[k] > s.cpu_s[k - 1]]
+        if ran:
+            k = int(np.searchsorted(t_s, s.t_s[ran[0]]))
+            out.setdefault("resumed", []).append(
+                {"agent": name, "t_s": float(s.t_s[ran[0]]),
+                 "reserve": float(price[min(max(k - 1, 0), n - 1)])})
+    return out
+
+
 def load_run(path: str | Path, label: str | None = None) -> RunData:
     """Read a run directory or run.db into a `RunData` (label defaults to the policy)."""
     db = find_db(path)
@@ -232,6 +277,7 @@ def load_run(path: str | Path, label: str | None = None) -> RunData:
         deaths = _deaths(reader)
         host_facts = reader.host()
         cpus = float(host_facts.get("cpus") or 1)
+        config = reader.config()
         kernel = str(host_facts.get("kernel") or "")
     by_agent: dict[str, list[AgentTickRow]] = {n: [] for n in names}
     for r in agent_rows:
@@ -294,6 +340,14 @@ def load_run(path: str | Path, label: str | None = None) -> RunData:
         if rows
     }
     capacity = np.array([t.capacity_cores for t in ticks], dtype=float)
+    if run.policy != "cfs":
+        market = config.get("market", {}) if isinstance(config, dict) else {}
+        slots = float(market.get("slots") or cpus)
+        r_min = float(market.get("r_min", 0.0))
+        r_top = min(float(market.get("r_max", r_min)), r_min + slots * PRICE_PER_CORE)
+        summary = dataclasses.replace(summary, story=thermal_story(
+            t_s, temp_c, price, capacity, float(run.setpoint_c), r_min, r_top,
+            agents, series))
     return RunData(summary, t_s, temp_c, power_w, energy_j, idle_j, price, busy, series,
                    capacity)
 
@@ -331,6 +385,7 @@ def run_json(path: str | Path) -> dict[str, Any]:
         "foreign_energy_j": s.foreign_energy_j,
         "foreign_cpu_s": s.foreign_cpu_s,
         "foreign_cpu_share": s.foreign_cpu_share,
+        "story": s.story,
         "scheduler": s.scheduler_name if s.policy == "cfs" else "Maxwell market",
         "energy_source": "measured" if s.energy_measured else "modelled",
         "energy_source_name": s.energy_source,
