@@ -28,7 +28,8 @@ simulated one (`maxwell.sim.SimRun`), so a baseline is one piece of code.
 - `maxwell` (`economy.step` enforcing, unchanged) and its ablations, which change
   the config (`config_changes`): `maxwell-no-reserve` (r_max = r_min: the reserve
   never rises), `maxwell-lambda0` (no Landauer tax), `maxwell-no-verify` (no claim
-  is re-sieved: resieve_probability 0; the deterministic evidence checks stay);
+  is re-sieved: resieve_probability 0, block_audit_probability 1e-9; the
+  deterministic evidence checks stay);
   and `maxwell-pause`, a policy: a bankrupt agent is paused for good, not killed.
 
 Pure: numpy in, numpy out; state is each policy's own memory.
@@ -225,6 +226,7 @@ def config_changes(name: str) -> dict[str, Any]:
         out["market.landauer_lambda"] = 0.0
     elif name == "maxwell-no-verify":
         out["market.resieve_probability"] = 0.0
+        out["market.block_audit_probability"] = 1e-9  # the config requires > 0
     return out
 
 
