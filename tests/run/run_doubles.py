@@ -10,7 +10,7 @@ milliseconds. These stand in until the simulator's parts (maxwell.sim) exist.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,7 +109,8 @@ class ModelMembrane:
         self._advance()
         return float(self.cpu_s.sum())
 
-    def spawn(self, credentials: Sequence[Mapping[str, str]]) -> list[Spawned]:
+    def spawn(self, credentials: Sequence[Mapping[str, str]],
+              service: Callable[[], None] | None = None) -> list[Spawned]:
         self.credentials = list(credentials)
         self.spawned = True
         self._t = self.clock.now()

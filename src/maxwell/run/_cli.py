@@ -268,6 +268,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_supervisor(args: argparse.Namespace) -> int:
+    from maxwell.run.bench import cmd_bench_supervisor
+
+    return cmd_bench_supervisor(args)
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from maxwell.config import default_text
 
@@ -319,6 +325,21 @@ def register(commands: Commands) -> None:
     b.add_argument("--config", metavar="FILE", default=None, help="experiment TOML (default: demo)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_baseline)
+
+    bs = commands.bench.add_parser(
+        "supervisor", help="the live supervisor's cost with N SDK agents (start-up, lateness, CPU)")
+    bs.add_argument("--agents", type=int, default=64, metavar="N", help="SDK agents (64)")
+    bs.add_argument("--duration", type=float, default=30.0, metavar="S", help="seconds (30)")
+    bs.add_argument("--slots", type=int, default=None, metavar="K",
+                    help="slots for sale (default: the config's, one per CPU)")
+    bs.add_argument("--grace", type=float, default=5.0, metavar="S",
+                    help="start-up grace before a silent agent may be frozen (5)")
+    bs.add_argument("--agent", metavar="FILE", help="agent program (default examples/sdk_agent.py)")
+    bs.add_argument("--jail", choices=("auto", "bwrap", "drop", "user", "off"), default=None,
+                    help="jail mode for the agents (default: the config default, auto)")
+    bs.add_argument("--out", metavar="DIR", help="run directory (default: a temporary one)")
+    bs.add_argument("--json", action="store_true", help="print one JSON object")
+    bs.set_defaults(func=_cmd_bench_supervisor)
 
     c = commands.top.add_parser("config", help="print or check an experiment config")
     c.add_argument("--print-default", action="store_true", help="print the built-in demo config")

@@ -260,7 +260,7 @@ class LiveRun:
             "bounty_per_unit": cfg.market.bounty_per_unit,
             "tick_s": cfg.run.tick_s,
             "policy": cfg.run.policy,
-        })
+        }, max_connections=max(64, 2 * len(cfg.agents) + 16))  # room for reconnects
         stack.callback(endpoint.close)
         try:
             jail = membrane.Jail(membrane.JailConfig.from_section(cfg.jail),

@@ -45,13 +45,16 @@ class LiveMembrane:
         self._dead = np.zeros(n, dtype=bool)
         self._cpu_s = np.zeros(n)
 
-    def spawn(self, credentials: Sequence[Mapping[str, str]]) -> list[Spawned]:
+    def spawn(self, credentials: Sequence[Mapping[str, str]],
+              service: Callable[[], None] | None = None) -> list[Spawned]:
         out = []
         for spec, cred in zip(self.specs, credentials, strict=True):
             env = {**os.environ, **spec.env, **cred, "PYTHONUNBUFFERED": "1"}
             h = self.backend.spawn(dataclasses.replace(spec, env=env))
             self.handles.append(h)
             out.append(Spawned(h.pid, h.cgroup_id, tuple(spec.argv), tuple(h.unenforced)))
+            if service is not None:  # answer the hellos of those already started
+                service()
         wait_ready = getattr(self.backend, "wait_ready", None)
         if callable(wait_ready):  # microVMs boot in parallel, before the first tick
             wait_ready()

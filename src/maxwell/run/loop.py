@@ -104,9 +104,12 @@ class Loop:
                                transfers=transfer_rows(0.0, grants)))
         if self.plan.on_start is not None:
             self.plan.on_start()
+        # The tick grid starts once every agent is started (a slow spawn is start-up
+        # time, reported apart, not lateness); times stay relative to t0.
+        grid0 = clock.now()
         k, last_t = 1, 0.0
         while True:
-            deadline = self.t0 + k * self.plan.tick_s
+            deadline = grid0 + k * self.plan.tick_s
             self._wait(deadline)
             now = clock.now()
             self.lateness_s.append(max(now - deadline, 0.0))
@@ -122,7 +125,7 @@ class Loop:
                 return
             # If a tick ran late by more than a whole period, do not try to catch up
             # with a burst of back-to-back ticks: resume the grid from now.
-            k = max(k + 1, int((clock.now() - self.t0) / self.plan.tick_s) + 1)
+            k = max(k + 1, int((clock.now() - grid0) / self.plan.tick_s) + 1)
 
     def finish(self, outcome: str) -> None:
         """Record that every agent still alive was stopped (the membrane's close kills)."""
@@ -132,7 +135,7 @@ class Loop:
 
     def _start(self) -> None:
         p, names = self.parts, self.plan.names
-        spawned = p.membrane.spawn(p.channel.register(names))
+        spawned = p.membrane.spawn(p.channel.register(names), service=self._drain)
         p.tracer.track(spawned)
         for name, funds, s in zip(names, self.plan.funds, spawned, strict=True):
             self.note("spawn", name, pid=s.pid, argv=list(s.argv), funds=funds,

@@ -114,8 +114,13 @@ class Membrane(Protocol):
     nothing. Pausing and killing act on an agent's whole process tree.
     """
 
-    def spawn(self, credentials: Sequence[Mapping[str, str]]) -> list[Spawned]:
-        """Start every agent (its channel credentials go into its environment)."""
+    def spawn(self, credentials: Sequence[Mapping[str, str]],
+              service: Callable[[], None] | None = None) -> list[Spawned]:
+        """Start every agent (its channel credentials go into its environment).
+
+        A membrane whose spawns take real time calls `service` between them, so the
+        agents started first are heard (hello, bids) while the rest start.
+        """
         ...
 
     def usage(self) -> Metering: ...

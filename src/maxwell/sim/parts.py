@@ -78,7 +78,8 @@ class SimMembrane(_View):
     reason = "simulated agents (maxwell sim)"
     capabilities = frozenset({"pause", "quota", "weight", "kill", "usage"})
 
-    def spawn(self, credentials: Sequence[Mapping[str, str]]) -> list[Spawned]:
+    def spawn(self, credentials: Sequence[Mapping[str, str]],
+              service: Callable[[], None] | None = None) -> list[Spawned]:
         pop = self.world.pop
         return [Spawned(i + 1, None, (f"model:{m}",)) for i, m in enumerate(pop.models)]
 
