@@ -85,6 +85,7 @@ class ModelMembrane:
         self.calls: list[tuple[str, list[int]]] = []
         self.credentials: list[Mapping[str, str]] = []
         self.spawned = False
+        self.pause_s = 0.0
         self._t = clock.now()
 
     def _advance(self) -> None:
@@ -131,6 +132,8 @@ class ModelMembrane:
 
     def pause(self, agents: IntArray) -> None:
         self._act("pause", agents, PAUSED)
+        if agents.size and self.pause_s:  # a slow freeze takes the loop's time
+            self.clock.advance(self.pause_s)
 
     def resume(self, agents: IntArray) -> None:
         self._act("resume", agents, 0)

@@ -209,3 +209,16 @@ def test_64_agents_on_2_slots_all_get_to_say_hello() -> None:
     for a, t in _pause_ticks(w).items():
         assert t >= hello_at[a]
     assert int((w.loop.state == PAUSED).sum()) == n - 2
+
+
+def test_a_slow_enforcement_makes_the_next_tick_late_and_the_grid_resumes_from_it() -> None:
+    cfg = config([{"name": "payer", "funds": 1e3, "default_bid": 1.0},
+                  {"name": "loser", "funds": 1e3, "default_bid": 0.1}],
+                 market={"slots": 1, "r_min": 0.5},
+                 run={"duration_s": 8.0, "startup_grace_s": 0.0})
+    w = make_world(cfg, [ModelAgent("payer"), ModelAgent("loser")])
+    w.membrane.pause_s = 2.5  # the pause at tick 1 takes 2.5 s
+    w.loop.run()
+    ticks = [r.tick.t_s for r in w.sink.records if r.tick is not None]
+    assert ticks[:3] == [1.0, 3.5, 4.5]  # tick 2 began 1.5 s late, then the grid follows it
+    assert w.loop.lateness_s[:3] == [0.0, 1.5, 0.0]

@@ -73,7 +73,13 @@ class LiveMembrane:
         return Metering(~self._dead, self._cpu_s.copy(), exits)
 
     def pause(self, agents: IntArray) -> None:
-        for i in agents.tolist():
+        # Ask every tree to stop first, then confirm each: a task stops only once it
+        # runs again, so confirming one agent at a time would add up those waits
+        # (measured: 62 agents paused at once took 5.3 s one by one on a busy machine).
+        idx = agents.tolist()
+        for i in idx:
+            self.handles[i].pause(wait=False)
+        for i in idx:
             self.handles[i].pause()
 
     def resume(self, agents: IntArray) -> None:

@@ -105,11 +105,10 @@ class Loop:
         if self.plan.on_start is not None:
             self.plan.on_start()
         # The tick grid starts once every agent is started (a slow spawn is start-up
-        # time, reported apart, not lateness); times stay relative to t0.
-        grid0 = clock.now()
-        k, last_t = 1, 0.0
+        # time, reported apart, not lateness); times stay relative to t0. Each tick's
+        # lateness is how long after its deadline it began.
+        deadline, last_t = clock.now() + self.plan.tick_s, 0.0
         while True:
-            deadline = grid0 + k * self.plan.tick_s
             self._wait(deadline)
             now = clock.now()
             self.lateness_s.append(max(now - deadline, 0.0))
@@ -123,9 +122,10 @@ class Loop:
             self.ticks += 1
             if t_s >= self.plan.duration_s - 1e-6 or bool(np.all(self.state == DEAD)):
                 return
-            # If a tick ran late by more than a whole period, do not try to catch up
-            # with a burst of back-to-back ticks: resume the grid from now.
-            k = max(k + 1, int((clock.now() - grid0) / self.plan.tick_s) + 1)
+            # A tick that came more than a whole period late is recorded as late; the
+            # grid then resumes from it instead of catching up with a burst of ticks.
+            late = self.lateness_s[-1] > self.plan.tick_s
+            deadline = (now if late else deadline) + self.plan.tick_s
 
     def finish(self, outcome: str) -> None:
         """Record that every agent still alive was stopped (the membrane's close kills)."""
