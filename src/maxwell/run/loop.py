@@ -108,6 +108,8 @@ class Loop:
         # time, reported apart, not lateness); times stay relative to t0. Each tick's
         # lateness is how long after its deadline it began.
         deadline, last_t = clock.now() + self.plan.tick_s, 0.0
+        # The start-up grace runs from when the last agent was started.
+        self._grace_until_s = clock.now() - self.t0 + self.plan.startup_grace_s
         while True:
             self._wait(deadline)
             now = clock.now()
@@ -238,7 +240,7 @@ class Loop:
             go = live & dec.run & (dec.cores > 0)
             # Start-up grace: an agent that has not said hello yet is not frozen
             # (it could never connect and bid) until the grace is over.
-            grace = ~self.said_hello & (obs.t_s < self.plan.startup_grace_s)
+            grace = ~self.said_hello & (obs.t_s < self._grace_until_s)
             stop = np.flatnonzero(live & ~go & ~grace & (self.state == RUNNING))
             mem.pause(stop)
             self.state[stop] = PAUSED

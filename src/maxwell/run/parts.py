@@ -318,7 +318,7 @@ class Plan:
     tick_s: float
     duration_s: float
     setpoint_c: float  # the temperature assumed until a thermometer reads one
-    # No agent is paused before it has said hello or this long after the start.
+    # No agent is paused before it has said hello or this long after all are started.
     startup_grace_s: float = 0.0
     # Set from another thread to end the run as Ctrl-C would.
     stop: threading.Event | None = None
