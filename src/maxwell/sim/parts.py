@@ -39,12 +39,13 @@ class SimSampler(_View):
     temp_source = "model"
     energy_measured = False
     temp_measured = False
-    model_load = "run"
-    foreign_in_energy = False  # the plant runs on the run's own CPU, as live by default
 
     def __init__(self, world: World, now: Callable[[], float]) -> None:
         super().__init__(world, now)
         self.idle_power_w = world.plant_params.idle_power_w
+        self.model_load = world.model_load
+        # Whether energy_j includes foreign load (the loop splits it off if so).
+        self.foreign_in_energy = world.model_load != "run"
 
     def sample(self, now_s: float) -> PhysicsSample:
         w = self.world
@@ -63,7 +64,7 @@ class SimSampler(_View):
             "idle_power_w": w.plant_params.idle_power_w,
             "plant": w.plant_params.as_dict(),
             "busy_cores_source": "simulated: agents' modelled CPU + overhead + foreign",
-            "model_load": "run",
+            "model_load": w.model_load,
             "cpus": w.cpus,
             "foreign_cores": w.foreign_cores,
             "overhead_cores": w.overhead_cores,

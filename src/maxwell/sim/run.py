@@ -98,7 +98,7 @@ def build_world(cfg: Config, opts: SimOptions) -> World:
                  overhead_series=series(opts.overhead_series), series_tick_s=cfg.run.tick_s,
                  resieve_probability=m.resieve_probability,
                  block_audit_probability=m.block_audit_probability,
-                 probation_claims=m.probation_claims,
+                 probation_claims=m.probation_claims, model_load=cfg.physics.model_load,
                  rng=np.random.default_rng([cfg.run.seed, 1]))
 
 

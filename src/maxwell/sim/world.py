@@ -60,6 +60,9 @@ class World:
     foreign_series: FloatArray | None = None
     overhead_series: FloatArray | None = None
     series_tick_s: float = 1.0
+    # physics.model_load: "run" drives the plant with the run's CPU only (the live
+    # default); "machine" with every busy core, foreign load included.
+    model_load: str = "run"
     # The verifier's audit rates (market.resieve_probability, block_audit_probability,
     # probation_claims): a claim with per-block counts (the Scientist's) is audited with
     # the block probability, any other with the re-sieve probability, and every claim
@@ -123,7 +126,8 @@ class World:
         self.foreign_busy_cores = foreign
         # The plant is driven by the run's own CPU (physics' model_load "run"): foreign
         # load is reported apart and heats nothing the run pays for.
-        self.power_w = self.plant_params.power_w(run_cores)
+        self.power_w = self.plant_params.power_w(
+            run_cores if self.model_load == "run" else self.busy_cores)
         self.energy_j += self.power_w * dt
         self.plant.step(self.power_w, dt)
         self.t_s = t_s
