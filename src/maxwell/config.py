@@ -46,7 +46,7 @@ class RunSection(_Section):
     # An agent is never frozen before it has said hello or this many seconds have
     # passed since every agent was started: a loser frozen before it connects could
     # never bid.
-    startup_grace_s: float = Field(5.0, ge=0)
+    startup_grace_s: float = Field(D.STARTUP_GRACE_S, ge=0)
 
 
 class PhysicsSection(_Section):

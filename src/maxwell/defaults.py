@@ -14,6 +14,7 @@ from __future__ import annotations
 DURATION_S = 60.0
 TICK_S = 1.0
 SEED = 1
+STARTUP_GRACE_S = 5.0  # no agent is frozen before its hello or this many seconds
 
 # [physics]
 HW_CLASS = "desktop"
@@ -39,6 +40,7 @@ TOML_KEYS: dict[str, float | int | str] = {
     "run.duration_s": DURATION_S,
     "run.tick_s": TICK_S,
     "run.seed": SEED,
+    "run.startup_grace_s": STARTUP_GRACE_S,
     "physics.hw_class": HW_CLASS,
     "physics.setpoint_c": SETPOINT_C,
     "market.r_min": R_MIN,
