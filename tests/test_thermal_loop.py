@@ -2,7 +2,7 @@
 virtual plant, with modelled agents, in simulated time (no processes, no clock).
 
 The modelled cast is the built-in demo's: a parasite that bids 4 for two slots and
-frees 16 MiB/s, and a useful agent that opens at its initial bid (1.25) and, once it has
+frees 16 MiB/s, and a useful agent that opens at its initial bid (1.5) and, once it has
 run, bids 0.8 of a value of 50 credits per core-second. Physics is the desktop
 class's model plant (modelled, not measured), driven by the cores the economy sold.
 """
@@ -44,7 +44,7 @@ def _demo_model(duration_s: int = 90) -> dict[str, np.ndarray]:
             bytes_freed=np.array([0, int((16 << 20) * cores[1] / 2)], dtype=np.int64),
             work_units=np.array([int(cores[0] * 1e7), 0], dtype=np.int64),
             frauds=np.zeros(2, dtype=np.int64),
-            bid_price=np.array([40.0 if has_run else 1.25, 4.0]),
+            bid_price=np.array([40.0 if has_run else 1.5, 4.0]),
             bid_slots=np.array([2, 2], dtype=np.int64),
         )
         state, d = step(state, o, p, rng)
@@ -78,13 +78,16 @@ def test_the_parasite_heats_the_die_and_the_useful_agent_resumes_cheaper() -> No
     m = _demo_model()
     death = int(np.argmax(m["dead"]))
     assert m["temp"][death - 1] > D.SETPOINT_C  # it ran the die past the setpoint
-    assert m["price"][:death].max() > 5 * D.R_MIN  # and the reserve rose while it lived
+    assert m["price"][: death + 1].max() > 2 * D.R_MIN  # and the reserve rose while it lived
     assert m["useful"][:death].sum() == 0.0  # the useful agent was priced out meanwhile
     # Nobody ran in the interval after its death: the die cooled and the reserve fell,
     # and the useful agent resumed at a lower price than the parasite's peak.
     assert m["temp"][death + 1] < m["temp"][death] - 2.0
     resumed = death + int(np.argmax(m["useful"][death:] > 0))
-    assert m["price"][resumed] < 0.5 * m["price"][:death].max()
+    assert m["price"][resumed] < 0.5 * m["price"][: death + 1].max()
+    # It runs on paying the reserve, below the useful agent's displaced bid (1.5 per
+    # core-second) that the parasite paid while it lived.
+    assert m["price"][resumed:].max() < 1.5
 
 
 def test_capacity_falls_one_core_per_price_per_core() -> None:
