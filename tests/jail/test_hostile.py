@@ -282,3 +282,14 @@ def test_bwrap_keeps_the_hosts_network_out(cell: Cell) -> None:
             assert v["escaped"], v
     finally:
         srv.close()
+
+
+def test_the_supervisors_environment_stays_out(cell: Cell, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPERVISOR_SECRET", "s3cret")
+    monkeypatch.setenv("MAXWELL_SUPERVISOR_ONLY", "x")
+    h = cell.spawn("env", "sleep", "30", env={**os.environ, "MAXWELL_TOKEN": "t0k"})
+    pid = cell.wait_running(h, cell.jail.uid_of("env"))[0]
+    env = dict(x.split("=", 1) for x in
+               Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in x)
+    assert "SUPERVISOR_SECRET" not in env and "MAXWELL_SUPERVISOR_ONLY" not in env, env
+    assert env["MAXWELL_TOKEN"] == "t0k" and env["HOME"] == "/tmp"

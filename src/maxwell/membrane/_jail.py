@@ -429,8 +429,10 @@ class Jail:
     def _env(self, env: Mapping[str, str]) -> dict[str, str]:
         allow = set(self.cfg.env_allow)
         out = {k: v for k, v in os.environ.items() if k in allow}
+        # The spec's own variables (the agent's token, its tag) pass; what is merely a
+        # copy of the supervisor's environment passes only if allow-listed.
         for k, v in env.items():
-            if k in allow or k.startswith("MAXWELL_") or k not in os.environ:
+            if k in allow or os.environ.get(k) != v:
                 out[k] = v
         out["HOME"] = "/tmp"
         out.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
