@@ -51,3 +51,13 @@ def test_real_image_modules_are_in_dependency_order(guest_image: image.GuestImag
     assert stat.S_ISCHR(entries["dev/console"].mode)
     assert entries["init"].data.startswith(b"#!/bin/busybox sh")
     assert guest_image.kernel.read_bytes()[:4] == b"\x7fELF"  # booted through PVH
+
+
+def test_stale_vm_dirs_of_dead_supervisors_are_removed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from maxwell.membrane._microvm import VM_DIR_PREFIX, remove_stale_dirs
+
+    dead, live = tmp_path / f"{VM_DIR_PREFIX}111-aaaa-x1", tmp_path / f"{VM_DIR_PREFIX}222-bbbb-x2"
+    dead.mkdir()
+    live.mkdir()
+    removed = remove_stale_dirs(lambda sup: sup == "222-bbbb", tmp_path)
+    assert removed == [str(dead)] and live.is_dir() and not dead.exists()

@@ -70,6 +70,9 @@ def cleanup_stale(
             report.removed_supervisors.append(sup_id)
     if scan_procs:
         _kill_tagged(report)
+    from maxwell.membrane._microvm import remove_stale_dirs
+
+    remove_stale_dirs(_supervisor_alive)  # their VMMs died with their cgroups above
     report.killed_pids = sorted(set(report.killed_pids))
     return report
 

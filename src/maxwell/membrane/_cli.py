@@ -119,7 +119,7 @@ def _bench_microvm(args: argparse.Namespace) -> int:
 
     others = [n for n in args.backend if n != "microvm"]
     try:
-        vm = _bench_microvm.run(args.cycles, not args.no_priority)
+        vm = _bench_microvm.run(args.cycles, not args.no_priority, agent_nice=args.agent_nice)
         procs = (_bench.run(args.cycles, others, args.cgroup_root, not args.no_priority,
                             args.agent_nice, args.jail, 0) if others else None)  # fmt: skip
     except MembraneError as err:

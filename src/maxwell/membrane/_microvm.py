@@ -58,6 +58,7 @@ CONNECT_TIMEOUT_S = 20.0
 # (see the relay), so it can run the host's Python wherever it is installed.
 GUEST_UID = 0
 PAUSES = ("auto", "freeze", "qmp")
+VM_DIR_PREFIX = "maxwell-vm-"  # + <supervisor-id>-<random>: sockets of one backend's VMs
 # Without a known TSC frequency the guest calibrates it, which under TCG hung 3
 # boots in 5 here; tsc=reliable skips the watchdog that would then mark it unstable.
 DEFAULT_TSC_KHZ = 2_600_000
@@ -535,6 +536,17 @@ class MicrovmHandle(Handle):
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
+def remove_stale_dirs(alive: Any, tmp: Path | None = None) -> list[str]:
+    """Remove the VM socket directories of supervisors for which `alive(sup_id)` is False."""
+    removed = []
+    for d in (tmp or Path(tempfile.gettempdir())).glob(VM_DIR_PREFIX + "*"):
+        sup_id = d.name[len(VM_DIR_PREFIX):].rsplit("-", 1)[0]
+        if d.is_dir() and not alive(sup_id):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(str(d))
+    return removed
+
+
 class MicrovmBackend(Backend):
     """QEMU microVMs whose VMMs run in the cgroups of a process tier (`inner`)."""
 
@@ -576,7 +588,8 @@ class MicrovmBackend(Backend):
         self.inner = inner
         self.capabilities = inner.capabilities
         super().__init__(subreaper=False)
-        self._dir = Path(tempfile.mkdtemp(prefix="maxwell-vm-"))
+        # Named after the supervisor so `cleanup_stale` can remove it if we are SIGKILLed.
+        self._dir = Path(tempfile.mkdtemp(prefix=f"{VM_DIR_PREFIX}{self.supervisor_id}-"))
         os.chmod(self._dir, 0o700)
         self.reason = (f"{avail.reason}; accel {accel_why}; VMM in {inner.name} cgroups "
                        f"({inner.reason}); pause by "

@@ -89,6 +89,8 @@ def _canary_check(kvm: Check, hw: Check, dev_root: Path, sysfs_root: Path,
     if accel == "kvm":
         return Check("microVM KVM canary", True, why), True
     why = why.removeprefix("TCG: KVM canary failed (").removesuffix(")")
+    if "MSR 0x10a" in why:
+        why += " (IA32_ARCH_CAPABILITIES, which this KVM refuses to set)"
     kind = ("/dev/kvm here is PVM (kvm_pvm module), a paravirtual KVM" if _pvm(sysfs_root)
             else "/dev/kvm creates VMs but")
     fix = ("it needs a host CPU exposing vmx/svm to this kernel (bare metal, or a VM with "
