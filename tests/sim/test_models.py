@@ -125,7 +125,7 @@ def test_a_slow_starter_proves_nothing_before_its_first_proof_cpu() -> None:
 
 def test_a_churner_frees_bytes_per_cpu_second_and_the_miner_per_second_running() -> None:
     c = AgentModel("c", "churner", 1, {"churn_bytes_per_cpu_s": 1000.0, "startup_cpu_s": 0.0})
-    m = AgentModel("m", "miner", 2, {"churn_bytes_per_s": 4096.0})
+    m = AgentModel("m", "miner", 2, {"churn_bytes_per_s": 4096.0, "startup_cpu_s": 0.0})
     w = _world(c, m, cpus=1.0)  # c gets 0.5 core, m 0.5
     w.advance_to(2.0)
     assert list(w.pop.bytes_freed) == [1000, 8192]

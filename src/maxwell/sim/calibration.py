@@ -18,6 +18,7 @@ processes; no network.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -111,25 +112,49 @@ def measure(*, workers: int = 2, segment_size: int = 1 << 24, segments: int = 16
 
 
 def from_runs(cal: Calibration, run_dirs: list[Path]) -> Calibration:
-    """Take each built-in's spawn → hello delay (median over the runs) from live runs."""
+    """What only live runs show: each built-in's spawn → hello delay, and the share
+    of the Miner's configured churn the run's memory tracer counted (the tracer's
+    view is what the live economy taxes: the page-level tracer sees its munmap half,
+    not madvise on a shared mapping; RSS sampling sees less). Medians over the runs."""
     from maxwell.record import RunReader
 
     hello: dict[str, list[float]] = {"scientist": [], "miner": []}
+    churn: list[float] = []
     for d in run_dirs:
         with RunReader(d) as r:
-            builtin = {a["name"]: a.get("builtin") for a in r.config().get("agents", [])}
+            cfg = r.config()
+            builtin = {a["name"]: a.get("builtin") for a in cfg.get("agents", [])}
             if r.host().get("simulated"):
                 raise CalibrationError(f"{d}: a simulated run cannot calibrate the simulator")
             for ev in r.events():
                 kind = builtin.get(ev.agent or "")
                 if ev.kind == "hello" and kind in hello:
                     hello[kind].append(float(ev.t_s))
+            rows: dict[str, list[Any]] = {}
+            for a in r.agent_ticks():
+                rows.setdefault(a.agent, []).append(a)
+            tick_s = float(cfg["run"]["tick_s"])
+            for agent in cfg.get("agents", []):
+                if agent.get("builtin") != "miner":
+                    continue
+                rate = agent.get("options", {}).get("churn_bytes_per_s")
+                mine = rows.get(agent["name"], [])
+                # Bytes over the intervals it ran through, after its first (start-up)
+                # interval and before its death (an exit frees its whole heap at once).
+                freed = [cur.bytes_freed - prev.bytes_freed
+                         for prev, cur in itertools.pairwise(mine)
+                         if cur.state == "running" and cur.cpu_s > prev.cpu_s]
+                if rate and freed:
+                    churn.append(statistics.median(freed) / tick_s / float(rate))
     changes: dict[str, Any] = {}
     if hello["scientist"]:
         changes["scientist_startup_s"] = statistics.median(hello["scientist"])
     if hello["miner"]:
         changes["miner_startup_s"] = statistics.median(hello["miner"])
+    if churn:
+        changes["miner_churn_traced"] = statistics.median(churn)
     measured = {**cal.measured, "hello_s_from_runs": {k: v for k, v in hello.items() if v},
+                "miner_churn_traced_runs": [round(c, 4) for c in churn],
                 "runs": [str(d) for d in run_dirs]}
     return Calibration(**{**asdict(cal), **changes, "measured": measured})
 

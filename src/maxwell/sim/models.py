@@ -160,6 +160,10 @@ class Calibration:
     miner_cpu_efficiency: float = 1.0
     miner_startup_s: float = 0.2
     miner_startup_cpu_s: float = 0.2
+    # The share of the Miner's churn_bytes_per_s the live memory tracer counts (so the
+    # live economy taxes): about 1/2 with the page-level tracer, whose counts exclude
+    # madvise on the Miner's shared mapping.
+    miner_churn_traced: float = 1.0
     source: str = "defaults (uncalibrated)"
     measured: dict[str, Any] = field(default_factory=dict)
 
@@ -310,8 +314,11 @@ class Population:
         self.true_units[a] += units
         # Memory: per second while it runs, and per CPU-second.
         dt = t1_s - t0_s
+        # Churn per second starts once start-up is over (the part of the interval after
+        # it, assuming CPU came evenly), and only while the agent runs.
+        started = np.clip((after - self.startup_cpu_s[a]) / c, 0.0, 1.0)
         freed = self.churn_carry[a] + self.churn_per_cpu_s[a] * c + np.where(
-            running[a], self.churn_per_s[a] * dt, 0.0)
+            running[a], self.churn_per_s[a] * dt * started, 0.0)
         whole = np.floor(freed)
         self.churn_carry[a] = freed - whole
         self.bytes_freed[a] += whole.astype(np.int64)
@@ -431,6 +438,7 @@ def build_population(agents: Sequence[AgentModel], calibration: Calibration,
                        churn_per_s=o["churn_bytes_per_s"])
             if a.model == "miner":
                 row["efficiency"] = cal.miner_cpu_efficiency
+                row["churn_per_s"] = o["churn_bytes_per_s"] * cal.miner_churn_traced
                 if "startup_s" not in a.options:
                     row["startup_s"] = cal.miner_startup_s
                 if "startup_cpu_s" not in a.options:

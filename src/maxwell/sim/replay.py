@@ -13,7 +13,6 @@ times within 2 s, gain within 15 %. Writes only the simulated runs' databases un
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
@@ -36,41 +35,15 @@ def deaths(summary: dict[str, Any]) -> list[tuple[str, str, float]]:
     return sorted(out, key=lambda d: (d[2], d[0]))
 
 
-def _churn_as_traced(r: RunReader, data: dict[str, Any]) -> dict[str, float]:
-    """Where the live tracer only estimated bytes freed (RSS sampling, a lower bound),
-    give each Miner the rate the live run saw (bytes per second it ran), so the
-    simulated Landauer tax is the one the live economy charged. Edits `data`."""
-    rows: dict[str, list[Any]] = {}
-    for a in r.agent_ticks():
-        rows.setdefault(a.agent, []).append(a)
-    tick_s = float(data["run"]["tick_s"])
-    out = {}
-    for agent in data["agents"]:
-        if agent.get("builtin") != "miner" and agent.get("model") != "miner":
-            continue
-        mine = rows.get(agent["name"], [])
-        ran = sum(1 for prev, cur in itertools.pairwise(mine) if cur.cpu_s > prev.cpu_s)
-        ran += 1 if mine and mine[0].cpu_s > 0 else 0
-        rate = float(mine[-1].bytes_freed) / (ran * tick_s) if mine and ran else 0.0
-        agent["options"] = {**agent.get("options", {}), "churn_bytes_per_s": int(rate)}
-        out[agent["name"]] = rate
-    return out
-
-
 def replay_demo(live_dir: Path, calibration: Calibration, out_dir: Path) -> dict[str, Any]:
     live: dict[str, dict[str, Any]] = {}
     sim: dict[str, dict[str, Any]] = {}
-    churned: dict[str, dict[str, float]] = {}
     for policy in POLICIES:
         run_dir = live_dir / policy
         live[policy] = run_json(run_dir)
         with RunReader(run_dir) as r:
-            data = r.config()
-            exact = bool(r.run().memtrace_exact)
+            cfg = validate(r.config(), f"{run_dir} (recorded config)")
             ticks = r.count("ticks")
-            if not exact:
-                churned[policy] = _churn_as_traced(r, data)
-            cfg = validate(data, f"{run_dir} (recorded config)")
         foreign, overhead = load_series(run_dir)
         db = run_sim(cfg, SimOptions(out_dir / policy, policy=policy,
                                      duration_s=ticks * cfg.run.tick_s,
@@ -78,8 +51,7 @@ def replay_demo(live_dir: Path, calibration: Calibration, out_dir: Path) -> dict
                                      foreign_series=foreign, overhead_series=overhead))
         assert db is not None
         sim[policy] = run_json(db)
-    result: dict[str, Any] = {"calibration": calibration.source, "policies": {},
-                              "churn_as_traced_live": churned}
+    result: dict[str, Any] = {"calibration": calibration.source, "policies": {}}
     ok = True
     for policy in POLICIES:
         ld, sd = deaths(live[policy]), deaths(sim[policy])
