@@ -43,6 +43,14 @@ def test_experiment_poa_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert 1.0 <= out["max_ratio"] <= 1.282
 
 
+def test_experiment_poa_deployed_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["experiment", "poa", "--setting", "deployed", "--json", "--instances", "10",
+                "--slots", "2", "--grid", "5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["instances"] == 10 and out["budgets"] is True and out["max_ratio"] >= 1.0
+    assert "liquid welfare" in out["setting"]
+
+
 def test_experiment_poa_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["experiment", "poa", "--instances", "5", "--rounds", "5"]) == 0
     assert "OPT/W" in capsys.readouterr().out
@@ -56,6 +64,8 @@ def test_experiment_poa_text(capsys: pytest.CaptureFixture[str]) -> None:
         ["experiment", "poa", "--instances", "0"],
         ["experiment", "poa", "--slots", "8"],
         ["experiment", "poa", "--agents", "1"],
+        ["experiment", "poa", "--setting", "deployed", "--grid", "1"],
+        ["experiment", "poa", "--setting", "deployed", "--grid", "50", "--agents", "5"],
     ],
 )
 def test_bad_arguments_are_usage_errors(argv: list[str]) -> None:
