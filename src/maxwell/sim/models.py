@@ -248,18 +248,22 @@ class Population:
     def n(self) -> int:
         return len(self.names)
 
-    def demand(self, t0_s: float, t1_s: float) -> FloatArray:
-        """Cores each agent would use over [t0, t1) if nothing held it back."""
+    def demand(self, t0_s: float, t1_s: float, who: IntArray | None = None) -> FloatArray:
+        """Cores each agent (of `who`, default all) would use over [t0, t1) if nothing
+        held it back."""
         dt = max(t1_s - t0_s, 1e-12)
+        idx = np.arange(self.n) if who is None else who
         # From spawn on (t = 0) every worker wants a core; the first startup_cpu_s
         # of it is start-up (imports, worker processes), not work.
-        d = self.workers.copy()
-        bursty = self.burst_duty < 1.0
+        d = self.workers[idx]
+        duty = self.burst_duty[idx]
+        bursty = duty < 1.0
         if bursty.any():
             # Fraction of [t0, t1) inside the "on" part of each cycle, exact.
-            p = self.burst_period_s[bursty]
-            on = self.burst_duty[bursty] * p
-            ph = self.burst_phase[bursty] * p
+            b = idx[bursty]
+            p = self.burst_period_s[b]
+            on = duty[bursty] * p
+            ph = self.burst_phase[b] * p
             d[bursty] *= (_on_time(t1_s + ph, p, on) - _on_time(t0_s + ph, p, on)) / dt
         return d
 

@@ -153,6 +153,7 @@ class SimChannel(_View):
         self._bid_price = np.full(n, np.nan)
         self._bid_slots = np.zeros(n, dtype=np.int64)
         self._fraud_seen = 0
+        self._all_hello = False
 
     def register(self, names: Sequence[str]) -> list[Mapping[str, str]]:
         return [{} for _ in names]
@@ -167,7 +168,10 @@ class SimChannel(_View):
         pop = w.pop
         now = self._now()
         inbox = Inbox.empty(pop.n)
-        new_hello = alive & ~pop.hello & (pop.startup_s <= now + 1e-9)
+        new_hello = inbox.hello
+        if not self._all_hello:  # once all have said hello, nobody says it again
+            new_hello = alive & ~pop.hello & (pop.startup_s <= now + 1e-9)
+            self._all_hello = bool(np.all(pop.hello | new_hello | ~alive))
         if new_hello.any():
             pop.hello |= new_hello
             inbox.hello = new_hello
@@ -178,19 +182,21 @@ class SimChannel(_View):
             self._bid_slots[new_hello] = pop.slots[new_hello]
             inbox.notes.extend(Note("hello", pop.names[i], {}) for i in np.flatnonzero(new_hello))
         judged = w.drain()
-        inbox.work_units = np.where(alive, judged.units, 0)
-        inbox.frauds = np.where(alive, judged.frauds, 0)
-        inbox.fraud_units = np.where(alive, judged.fine_units, 0.0)
+        # Dead agents were never given CPU, so they have nothing to report.
+        inbox.work_units = judged.units
+        inbox.frauds = judged.frauds
+        inbox.fraud_units = judged.fine_units
         for t_s, i, claimed, how in w.fraud_log[self._fraud_seen:]:
             if alive[i]:
                 inbox.notes.append(Note("fraud", pop.names[i], {
                     "reason": f"claim {how} (simulated verification)",
                     "claimed": round(claimed), "at_s": round(t_s, 6)}))
         self._fraud_seen = len(w.fraud_log)
-        fresh = ~np.isnan(self._bid_price)
-        inbox.bid_price = np.where(fresh & alive, self._bid_price, np.nan)
-        inbox.bid_slots = np.where(fresh & alive, self._bid_slots, 0)
-        self._bid_price[:] = np.nan
+        # Bids gathered since the last poll (NaN: none); the buffers are handed over
+        # and replaced rather than copied.
+        inbox.bid_price, inbox.bid_slots = self._bid_price, self._bid_slots
+        self._bid_price = np.full(pop.n, np.nan)
+        self._bid_slots = np.zeros(pop.n, dtype=np.int64)
         return inbox
 
     def send_ticks(self, t_s: float, price: float, balances: FloatArray, slots: IntArray,

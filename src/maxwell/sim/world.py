@@ -112,12 +112,15 @@ class World:
         dt = t_s - t0
         pop = self.pop
         runnable = self.alive & ~self.paused
-        caps = np.where(runnable, np.minimum(pop.demand(t0, t_s), self.quota), 0.0)
+        # Only the runnable share the cores (most of 10⁵ agents wait paused).
+        r = np.flatnonzero(runnable)
+        caps = np.minimum(pop.demand(t0, t_s, r), self.quota[r])
         foreign = min(self._at(self.foreign_series, self.foreign_cores, t0), self.cpus)
         overhead = min(self._at(self.overhead_series, self.overhead_cores, t0),
                        self.cpus - foreign)
-        cores = fair_share(caps, max(self.cpus - foreign - overhead, 0.0), self.weight)
-        cpu = cores * pop.efficiency * dt
+        cores = fair_share(caps, max(self.cpus - foreign - overhead, 0.0), self.weight[r])
+        cpu = np.zeros(pop.n)
+        cpu[r] = cores * pop.efficiency[r] * dt
         new, units, report_cpu = pop.run(cpu, t0, t_s, runnable)
         if new.any():
             self._judge(new, units, report_cpu, t_s)
@@ -184,13 +187,15 @@ class World:
             self.fraud_log.append((t_s, int(idx[j]), float(per_claim[j]), how))
 
     def drain(self) -> Judged:
-        """Verdicts since the last drain (units rounded to whole units)."""
-        units = np.rint(self._units).astype(np.int64)
-        out = Judged(units, self._frauds.copy(), self._fine_units.copy(), self._claims.copy())
-        self._units[:] = 0.0
-        self._frauds[:] = 0
-        self._fine_units[:] = 0.0
-        self._claims[:] = 0
+        """Verdicts since the last drain (units rounded to whole units); the buffers
+        are handed over and replaced."""
+        n = self.pop.n
+        out = Judged(np.rint(self._units).astype(np.int64), self._frauds, self._fine_units,
+                     self._claims)
+        self._units = np.zeros(n)
+        self._frauds = np.zeros(n, dtype=np.int64)
+        self._fine_units = np.zeros(n)
+        self._claims = np.zeros(n, dtype=np.int64)
         return out
 
     # -- the membrane's operations, as arrays -----------------------------------------
