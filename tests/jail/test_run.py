@@ -26,6 +26,8 @@ CONFIG = """
 policy = "cfs"
 duration_s = {duration}
 tick_s = 0.5
+[membrane]
+backend = "{backend}"
 [jail]
 mode = "{level}"
 [[agents]]
@@ -39,14 +41,14 @@ funds = 100.0
 """
 
 
-def _start(tmp_path: Path, world_dir: Path, level: str, duration: float) -> tuple[
-        subprocess.Popen[bytes], Path]:
+def _start(tmp_path: Path, world_dir: Path, level: str, duration: float,
+           backend: str = "auto") -> tuple[subprocess.Popen[bytes], Path]:
     script = world_dir / "hostile.py"
     shutil.copy(HERE / "hostile.py", script)
     os.chmod(script, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
     cfg = tmp_path / "jail.toml"
     cfg.write_text(CONFIG.format(duration=duration, level=level, py=_system_python(),
-                                 script=script))
+                                 script=script, backend=backend))
     out = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "maxwell", "run", "--config", str(cfg), "--out", str(out)],
@@ -174,3 +176,34 @@ def test_a_lifted_quota_is_restored_and_recorded(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
+
+
+def test_cleanup_finds_jailed_leftovers_by_uid(tmp_path: Path, world_dir: Path) -> None:
+    """Signals tier, no bwrap, supervisor SIGKILLed: the agent's daemon left its group,
+    its session and its tag (empty environment) and is nobody's child; only its uid
+    says whose it is, and `maxwell cleanup` kills it by that."""
+    skip_unless_level("drop")
+    proc, out = _start(tmp_path, world_dir, "drop", 60.0, backend="signals")
+    try:
+        jail = _jail_record(out / "run.db")
+        uids = list(dict(jail["uids"]).values())  # type: ignore[call-overload]
+        log = out / "agents" / "daemon.log"
+        deadline = time.monotonic() + 30
+        while "left a daemon behind" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        time.sleep(0.3)
+        daemon_uid = dict(jail["uids"])["daemon"]  # type: ignore[call-overload]
+        # The leader died with its parent, the daemon not (unless another supervisor's
+        # start-up cleanup, sharing this machine, already did the job).
+        if daemon_uid not in live_uids():
+            pytest.skip("another supervisor's start-up cleanup removed the daemon first")
+        done = subprocess.run([sys.executable, "-m", "maxwell", "cleanup", "--json"],
+                              capture_output=True, text=True, check=False, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert not _gone(uids), "cleanup left a jailed process alive"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

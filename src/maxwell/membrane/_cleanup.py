@@ -2,8 +2,9 @@
 
 Touches only `<hierarchy>/maxwell/<pid>-<random>` subtrees whose supervisor pid
 is no longer alive, and processes inside them or tagged with such a supervisor's
-id (MAXWELL_MEMBRANE). A live supervisor's subtree is never touched: other
-supervisors (and other people's test runs) share the machine.
+id (MAXWELL_MEMBRANE), or running as a jail uid whose lock no live supervisor
+holds. A live supervisor's subtree is never touched: other supervisors (and
+other people's test runs) share the machine.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def cleanup_stale(
             report.removed_supervisors.append(sup_id)
     if scan_procs:
         _kill_tagged(report)
+        _kill_jailed(report)
     from maxwell.membrane._microvm import remove_stale_dirs
 
     remove_stale_dirs(_supervisor_alive)  # their VMMs died with their cgroups above
@@ -105,4 +107,26 @@ def _kill_tagged(report: CleanupReport, timeout_s: float = 5.0) -> None:
         _proc.kill_pids(pending, signal.SIGKILL)
         time.sleep(0.002)
         _proc.reap(known)  # ours to reap if we are their subreaper
+    report.killed_pids.extend(known)
+
+
+def _kill_jailed(report: CleanupReport, timeout_s: float = 5.0) -> None:
+    """Processes of a jail uid that no live supervisor holds (see `_jail.stale_pids`):
+    what escaped both cgroup and tag (a setsid'd daemon with a cleared environment on
+    the signals tier, after its supervisor was SIGKILLed)."""
+    from maxwell.membrane._jail import stale_pids
+
+    deadline = time.monotonic() + timeout_s
+    known: set[int] = set()
+    while True:
+        found = stale_pids()
+        known.update(found)
+        if not found:
+            break
+        if time.monotonic() > deadline:
+            report.errors.append(f"jailed processes {sorted(found)} survived SIGKILL")
+            break
+        _proc.kill_pids(found, signal.SIGKILL)
+        time.sleep(0.002)
+        _proc.reap(known)
     report.killed_pids.extend(known)

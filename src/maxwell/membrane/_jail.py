@@ -313,6 +313,50 @@ class UidPool:
             self.release(uid)
 
 
+def stale_pids(lock_dir: Path = DEFAULT_LOCK_DIR, base: int = DEFAULT_UID_BASE,
+               count: int = DEFAULT_UID_COUNT, procfs: Path = Path("/proc")) -> list[int]:
+    """Live processes of a uid Maxwell handed out (its lock file exists) that no live
+    supervisor holds: leftovers of a dead one, found even with a cleared environment and
+    outside any cgroup. Uids never locked here (another tool's) are never matched."""
+    free: set[int] = set()
+    try:
+        files = list(lock_dir.glob("*.lock"))
+    except OSError:
+        return []
+    for f in files:
+        if not f.stem.isdigit() or not base <= int(f.stem) < base + count:
+            continue
+        try:
+            fd = os.open(f, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            free.add(int(f.stem))  # nobody holds it (closing the fd drops our lock)
+        except OSError:
+            pass  # a live supervisor holds it
+        finally:
+            os.close(fd)
+    if not free:
+        return []
+    out = []
+    for entry in os.scandir(procfs):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"{procfs}/{entry.name}/status", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        i = data.find(b"\nUid:")
+        if i < 0 or b"\nState:\tZ" in data[:i]:
+            continue
+        uids = {int(x) for x in data[i + 5 : data.find(b"\n", i + 5)].split()}
+        if uids & free:
+            out.append(int(entry.name))
+    return out
+
+
 # -- the jail ------------------------------------------------------------------------
 
 
