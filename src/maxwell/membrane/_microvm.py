@@ -507,6 +507,29 @@ class MicrovmHandle(Handle):
         if not self._killed:
             self._inner.set_cpu(cores)
 
+    def verify(self) -> list[str]:
+        """The inner tier's tamper check (freeze, quota), and QMP's run state if it pauses."""
+        if self._killed:
+            return []
+        drift = self._inner.verify()
+        if self.pause_method == "qmp" and self._qmp is not None:
+            try:
+                running = self.qmp_status() == "running"
+            except MembraneError as err:
+                return [*drift, f"QMP unreachable: {err}"]
+            if running == self.paused:
+                drift.append(f"VM {'running' if running else 'stopped'} while "
+                             f"{'paused' if self.paused else 'resumed'}; restored")
+                self._qmp.execute("stop" if self.paused else "cont")
+        return drift
+
+    def boot_note(self) -> dict[str, object]:
+        """Once, after boot: what the run's `boot` event records (then {})."""
+        if getattr(self, "_boot_noted", False) or self.boot_s is None:
+            return {}
+        self._boot_noted = True
+        return self.describe()
+
     def usage(self) -> Usage:
         self._poll_ctl()
         return self._inner.usage()

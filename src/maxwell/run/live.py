@@ -126,6 +126,9 @@ class LiveMembrane:
             if self._dead[i]:
                 continue
             notes += [Note("tamper", h.name, {"drift": d}) for d in h.verify()]
+            boot = getattr(h, "boot_note", None)  # microVMs: boot time, accelerator, once
+            if callable(boot) and (detail := boot()):
+                notes.append(Note("boot", h.name, detail))
         return notes
 
     def close(self) -> None:
