@@ -203,3 +203,28 @@ def test_hostile_guest_reaches_neither_host_cgroups_nor_other_agents(
         victim.kill()
         ep.close()
 
+
+
+def test_isolation_process_stays_a_process_and_config_picks_the_tier(
+    vm_backend: MicrovmBackend, tmp_path: Path
+) -> None:
+    from maxwell.config import validate
+    from maxwell.membrane import microvm_options
+
+    h = vm_backend.spawn(AgentSpec("plain", [sys.executable, "-c", "import time; time.sleep(30)"],
+                                   isolation="process"))
+    try:
+        assert not isinstance(h, MicrovmHandle) and h.alive()
+        assert "qemu" not in Path(f"/proc/{h.pid}/cmdline").read_text()
+    finally:
+        h.kill()
+    base = {"agents": [{"name": "a", "cmd": [sys.executable], "funds": 1.0},
+                       {"name": "b", "cmd": [sys.executable], "funds": 1.0}]}
+    assert microvm_options(validate(base)) is None  # nobody asks for a VM: no VM tier
+    base["agents"][1]["isolation"] = "microvm"
+    opts = microvm_options(validate(base))
+    assert opts is not None and opts.jail_vmm
+    vm = validate({**base, "membrane": {"backend": "microvm"},
+                   "microvm": {"pause": "qmp", "memory_mb": 128}})
+    o = microvm_options(vm)
+    assert o is not None and o.pause == "qmp" and o.memory_mb == 128
