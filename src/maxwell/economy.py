@@ -551,15 +551,19 @@ def step(
     # The last h wallet arrays, shared between states (never modified): a tick appends
     # a reference instead of copying an (h, n) matrix.
     history = (*state.history_ucr, wallets)[-params.history_ticks :]
+    dead = np.flatnonzero(newly_bankrupt)
+    # (k, h) balance histories of the k newly bankrupt, in credits, in one gather.
+    dead_history = (np.stack([h[dead] for h in history], axis=1) / UCR_PER_CREDIT).tolist() \
+        if dead.size else []
     obituaries = tuple(
         Obituary(
             agent=params.agents[i],
             cause=CAUSES[int(cause[i]) - 1],
-            balance_history=tuple(float(h[i]) / UCR_PER_CREDIT for h in history),
+            balance_history=tuple(hist),
             tick=tick,
             unpaid=float(unpaid[i]) / UCR_PER_CREDIT,
         )
-        for i in np.flatnonzero(newly_bankrupt)
+        for i, hist in zip(dead.tolist(), dead_history, strict=True)
     )
     new_state = EconomyState(
         tick=tick,
