@@ -1,8 +1,11 @@
 """The live tick loop with real agents: outcomes emerge, and nothing is left behind.
 
-Every test here starts real processes. "Left behind" is checked on the pids the
-run itself recorded in its `spawn` events and on every process that carries the
-run's endpoint token in its environment (children and grandchildren included).
+Every test here starts real processes, for what only real processes show (signals,
+crashes, cleanup, leftovers); the loop's own behaviour (pauses, ties, grace, lateness,
+stop requests) is tested in-process on a virtual clock in tests/run. "Left behind" is
+checked on the pids the run itself recorded in its `spawn` events and on every
+process that carries the run's endpoint token in its environment (children and
+grandchildren included).
 """
 
 from __future__ import annotations
@@ -292,35 +295,3 @@ def test_taken_prometheus_port_is_a_usage_error(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert f"--prometheus-port {port}" in p.stderr
     assert not (out / "run.db").exists()
-
-
-def test_equal_bids_record_the_tie_break(tmp_path: Path) -> None:
-    cfg = _write(
-        tmp_path,
-        f"""
-[market]
-slots = 1
-[[agents]]
-name = "a"
-cmd = ["{sys.executable}", "-c", "import time; time.sleep(60)"]
-funds = 100.0
-default_bid = 1.0
-[[agents]]
-name = "b"
-cmd = ["{sys.executable}", "-c", "import time; time.sleep(60)"]
-funds = 100.0
-default_bid = 1.0
-""",
-    )
-    proc, out = _start_run(tmp_path, cfg, "maxwell", 3)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr.decode()
-    with RunReader(out) as r:
-        ties = [json.loads(e.detail) for e in r.events() if e.kind == "tie"]
-        rows = r.agent_ticks()
-    assert len(ties) >= 2
-    for tie in ties:
-        assert sorted(tie["order"]) == ["a", "b"] and tie["bids"] == [1.0, 1.0]
-        assert len(tie["draws"]) == 2 and tie["draws"][0] <= tie["draws"][1]  # lower draw wins
-    for t in {row.t_s for row in rows}:
-        assert sum(row.slots for row in rows if row.t_s == t) == 1

@@ -7,6 +7,7 @@ in simulated time (no process is started, nothing sleeps).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -222,3 +223,34 @@ def test_a_slow_enforcement_makes_the_next_tick_late_and_the_grid_resumes_from_i
     ticks = [r.tick.t_s for r in w.sink.records if r.tick is not None]
     assert ticks[:3] == [1.0, 3.5, 4.5]  # tick 2 began 1.5 s late, then the grid follows it
     assert w.loop.lateness_s[:3] == [0.0, 1.5, 0.0]
+
+
+def test_equal_bids_record_the_seeded_tie_break_and_one_agent_gets_the_slot() -> None:
+    cfg = config([{"name": "a", "funds": 100.0, "default_bid": 1.0},
+                  {"name": "b", "funds": 100.0, "default_bid": 1.0}],
+                 market={"slots": 1}, run={"duration_s": 3.0})
+    w = make_world(cfg, [ModelAgent("a", hello_at_s=None), ModelAgent("b", hello_at_s=None)])
+    w.loop.run()
+    ties = [json.loads(e.detail) for r in w.sink.records for e in r.events if e.kind == "tie"]
+    assert len(ties) == 3  # one per tick
+    for tie in ties:
+        assert sorted(tie["order"]) == ["a", "b"] and tie["bids"] == [1.0, 1.0]
+        assert len(tie["draws"]) == 2 and tie["draws"][0] <= tie["draws"][1]  # lower draw wins
+    for rec in w.sink.records:
+        if rec.tick is not None:
+            assert sum(r.slots for r in rec.rows) == 1
+
+
+def test_a_stop_request_ends_the_run_between_ticks_like_ctrl_c() -> None:
+    import threading
+
+    import pytest
+
+    cfg = config([{"name": "a", "funds": 100.0}], run={"duration_s": 60.0})
+    w = make_world(cfg, [ModelAgent("a")])
+    stop = threading.Event()
+    w.loop.plan = dataclasses.replace(w.loop.plan, stop=stop)
+    w.clock.schedule(1000.0 + 2.5, stop.set)
+    with pytest.raises(KeyboardInterrupt):
+        w.loop.run()
+    assert w.loop.ticks == 2
