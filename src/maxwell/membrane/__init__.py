@@ -53,7 +53,7 @@ from maxwell.membrane._cleanup import cleanup_stale
 from maxwell.membrane._jail import Jail, JailConfig, JailRequest
 from maxwell.membrane._microvm import MicrovmOptions
 from maxwell.membrane._microvm import options_from_config as microvm_options
-from maxwell.membrane._priority import raise_priority
+from maxwell.membrane._priority import priority_restored, raise_priority, raised_priority
 from maxwell.membrane._types import AgentSpec, CleanupReport, MembraneError, Usage
 from maxwell.membrane._weight import set_cpu_weight
 
@@ -73,7 +73,9 @@ __all__ = [
     "cleanup_stale",
     "doctor_checks",
     "microvm_options",
+    "priority_restored",
     "raise_priority",
+    "raised_priority",
     "select_backend",
     "set_cpu_weight",
 ]

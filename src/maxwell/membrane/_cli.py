@@ -67,7 +67,7 @@ def _cleanup(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from maxwell.membrane import BACKEND_ORDER, MembraneError, _bench
+    from maxwell.membrane import BACKEND_ORDER, MembraneError, _bench, priority_restored
 
     if args.cycles < 1:
         raise UsageError("--cycles must be >= 1 (e.g. --cycles 500)")
@@ -78,10 +78,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.backend and "microvm" in args.backend:
         return _bench_microvm(args)
     try:
-        result = _bench.run(
-            args.cycles, args.backend, args.cgroup_root, not args.no_priority, args.agent_nice,
-            args.jail, args.spawn_samples,
-        )
+        with priority_restored():  # the bench raises it for its cycles only
+            result = _bench.run(
+                args.cycles, args.backend, args.cgroup_root, not args.no_priority,
+                args.agent_nice, args.jail, args.spawn_samples,
+            )
     except MembraneError as err:
         raise UsageError(str(err)) from err
     if args.json:
@@ -115,13 +116,15 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _bench_microvm(args: argparse.Namespace) -> int:
     """`--backend microvm`: boot, pause/resume by freeze and by QMP, per-tick cost."""
-    from maxwell.membrane import MembraneError, _bench, _bench_microvm
+    from maxwell.membrane import MembraneError, _bench, _bench_microvm, priority_restored
 
     others = [n for n in args.backend if n != "microvm"]
     try:
-        vm = _bench_microvm.run(args.cycles, not args.no_priority, agent_nice=args.agent_nice)
-        procs = (_bench.run(args.cycles, others, args.cgroup_root, not args.no_priority,
-                            args.agent_nice, args.jail, 0) if others else None)  # fmt: skip
+        with priority_restored():
+            vm = _bench_microvm.run(args.cycles, not args.no_priority,
+                                    agent_nice=args.agent_nice)
+            procs = (_bench.run(args.cycles, others, args.cgroup_root, not args.no_priority,
+                                args.agent_nice, args.jail, 0) if others else None)  # fmt: skip
     except MembraneError as err:
         raise UsageError(str(err)) from err
     if args.json:

@@ -5,7 +5,12 @@ Touches only the calling thread's scheduling policy or the process's nice value.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
 
 RT_PRIORITY = 10  # low among RT priorities: above every CFS task, below kernel RT threads
 NICE = -10
@@ -33,3 +38,35 @@ def raise_priority(rt_priority: int = RT_PRIORITY, nice: int = NICE) -> str:
         return f"nice {nice} (SCHED_FIFO not permitted: {fifo_err})"
     except OSError as err:
         return f"not permitted: SCHED_FIFO ({fifo_err}), nice ({err.strerror})"
+
+
+@contextmanager
+def priority_restored() -> Iterator[None]:
+    """Undo, after the block, what it did to this thread's scheduling policy and nice.
+
+    Both are per thread on Linux: a raised priority left in place would keep
+    whatever the process does next (reports, plots, the next test) ahead of
+    every other task.
+    """
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    except (OSError, AttributeError):
+        policy, param = None, None
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        yield
+    finally:
+        try:
+            if policy is not None and param is not None:
+                os.sched_setscheduler(0, policy, param)
+            if os.getpriority(os.PRIO_PROCESS, 0) != nice:
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+        except OSError as err:
+            log.warning("could not restore this thread's priority: %s", err)
+
+
+@contextmanager
+def raised_priority(rt_priority: int = RT_PRIORITY, nice: int = NICE) -> Iterator[str]:
+    """`raise_priority()` for the block only; yields what it did."""
+    with priority_restored():
+        yield raise_priority(rt_priority, nice)

@@ -103,30 +103,6 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-@contextmanager
-def raised_priority() -> Iterator[str]:
-    """Raise this thread's scheduling priority for the run; restore it afterwards.
-
-    SCHED_FIFO (or nice) is per thread on Linux: left in place it would keep the
-    reports and plots drawn after the run ahead of every other task.
-    """
-    try:
-        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
-    except (OSError, AttributeError):
-        policy, param = None, None
-    nice = os.getpriority(os.PRIO_PROCESS, 0)
-    try:
-        yield membrane.raise_priority()
-    finally:
-        try:
-            if policy is not None and param is not None:
-                os.sched_setscheduler(0, policy, param)
-            if os.getpriority(os.PRIO_PROCESS, 0) != nice:
-                os.setpriority(os.PRIO_PROCESS, 0, nice)
-        except OSError as err:
-            log.warning("could not restore the supervisor's priority: %s", err)
-
-
 def _gains(
     cfg: Config, sensors: physics.Sensors, roots: physics.Roots
 ) -> tuple[Any, dict[str, Any]]:
@@ -203,7 +179,7 @@ class LiveRun:
         cpu0_s = _cpu_s()
         with ExitStack() as stack:
             stack.enter_context(_sigterm_raises())
-            priority = stack.enter_context(raised_priority())
+            priority = stack.enter_context(membrane.raised_priority())
             loop, rec, host = self._build(stack, priority)
             live_membrane = loop.parts.membrane
             outcome = "completed"
