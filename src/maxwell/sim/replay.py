@@ -13,6 +13,7 @@ times within 2 s, gain within 15 %. Writes only the simulated runs' databases un
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,19 @@ def replay_demo(live_dir: Path, calibration: Calibration, out_dir: Path) -> dict
         with RunReader(run_dir) as r:
             cfg = validate(r.config(), f"{run_dir} (recorded config)")
             ticks = r.count("ticks")
+            hello = {ev.agent: float(ev.t_s) for ev in r.events() if ev.kind == "hello"}
+        # Start-up on a loaded machine varies from run to run (0.2–3 s here): each
+        # replay takes the spawn → hello delays its live run recorded, like its load.
+        kinds = {a.builtin: hello[a.name] for a in cfg.agents
+                 if a.builtin is not None and a.name in hello}
+        cal = dataclasses.replace(
+            calibration,
+            scientist_startup_s=kinds.get("scientist", calibration.scientist_startup_s),
+            miner_startup_s=kinds.get("miner", calibration.miner_startup_s))
         foreign, overhead = load_series(run_dir)
         db = run_sim(cfg, SimOptions(out_dir / policy, policy=policy,
                                      duration_s=ticks * cfg.run.tick_s,
-                                     calibration=calibration,
+                                     calibration=cal,
                                      foreign_series=foreign, overhead_series=overhead))
         assert db is not None
         sim[policy] = run_json(db)
