@@ -157,7 +157,7 @@ def test_demo_sim_prints_the_demo_json_shape_in_simulated_seconds(tmp_path: Path
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) >= {"gain", "runs"} and set(out["runs"]) == {"cfs", "maxwell"}
+    assert set(out) >= {"gain", "runs", "warnings"} and set(out["runs"]) == {"cfs", "maxwell"}
     assert out["gain"] > 1.0
     for run in out["runs"].values():
         assert run["duration_s"] == pytest.approx(30.0) and run["membrane"] == "simulated"

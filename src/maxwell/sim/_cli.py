@@ -60,11 +60,12 @@ def sim_once(cfg: Any, args: argparse.Namespace, out: Path, policy: str | None,
 
 def sim_demo(cfg: Any, args: argparse.Namespace, out: Path, duration: float) -> dict[str, Any]:
     """`maxwell demo --sim`: both policies simulated; the shape of `maxwell demo --json`."""
-    from maxwell.report import gain
+    from maxwell.report import foreign_warnings, gain
 
     runs = {p: sim_once(cfg, args, out / p, p, duration) for p in ("cfs", "maxwell")}
     g = gain(runs["cfs"], runs["maxwell"])
-    return {"gain": None if g != g else g, "runs": runs, "simulated": True}
+    return {"gain": None if g != g else g, "runs": runs, "warnings": foreign_warnings(runs),
+            "simulated": True}
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
