@@ -228,3 +228,39 @@ def test_isolation_process_stays_a_process_and_config_picks_the_tier(
                    "microvm": {"pause": "qmp", "memory_mb": 128}})
     o = microvm_options(vm)
     assert o is not None and o.pause == "qmp" and o.memory_mb == 128
+
+
+SUPERVISOR = r"""
+import sys, time
+from pathlib import Path
+from maxwell.membrane import AgentSpec
+from maxwell.membrane._microvm import MicrovmBackend, MicrovmOptions
+b = MicrovmBackend(MicrovmOptions())
+h = b.spawn(AgentSpec("orphan", [sys.executable, "-c", "import time; time.sleep(600)"],
+                      log_path=Path(sys.argv[1])))
+print(h.pid, b.supervisor_id, b._dir, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_sigkilled_supervisor_leaves_no_vm(guest_image: object, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    from maxwell.membrane import cleanup_stale
+
+    sup = subprocess.Popen([sys.executable, "-c", SUPERVISOR, str(tmp_path / "orphan.log")],
+                           stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert sup.stdout is not None
+        vmm_pid, sup_id, vm_dir = sup.stdout.readline().split()
+        assert pid_alive(int(vmm_pid)) and Path(vm_dir).is_dir()
+    finally:
+        sup.send_signal(signal.SIGKILL)
+        sup.wait()
+    # The VMM dies with its supervisor (PDEATHSIG); the next start cleans what is left.
+    wait_for(lambda: not pid_alive(int(vmm_pid)), 20, "the VMM to die with its supervisor")
+    report = cleanup_stale()
+    assert not Path(vm_dir).exists()
+    assert sup_id in report.removed_supervisors or not any(
+        sup_id in d for d in report.live_supervisors)
