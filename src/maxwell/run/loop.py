@@ -45,6 +45,10 @@ POLL_INTERVAL_S = 0.1
 STOP_CHECK_S = 0.25
 
 
+# One encoder for every event (json.dumps with options builds a new one per call).
+_ENCODE = json.JSONEncoder(default=str).encode
+
+
 class Loop:
     """One run of the tick loop; `run()` returns when the duration is over or all are dead."""
 
@@ -76,7 +80,7 @@ class Loop:
     def note(self, kind: str, agent: str | None = None, **detail: Any) -> None:
         # An empty detail is most of the events of 10⁵ agents (hello): skip the encoder.
         self._events.append(EventRow(round(self.t(), 6), kind, agent,
-                                     json.dumps(detail, default=str) if detail else "{}"))
+                                     _ENCODE(detail) if detail else "{}"))
 
     def _notes(self, notes: Sequence[Note]) -> None:
         for n in notes:
@@ -275,10 +279,12 @@ class Loop:
 
     def _record_ties(self, obs: economy.Observation, d: economy.Decisions) -> None:
         """Record the seeded draws whenever equal bids competed for the slots."""
-        order = [int(i) for i in d.allocation.order]  # distinct agents, best first
-        prices = [float(obs.bid_price[i]) for i in order]
-        if len(set(prices)) < len(prices):
-            self.note("tie", None, order=[self.plan.names[i] for i in order], bids=prices,
+        order = np.asarray(d.allocation.order)  # distinct agents, best first
+        ranked = obs.bid_price[order]
+        # Sorted best first, so equal bids are neighbours: one vectorized check a tick.
+        if ranked.size > 1 and bool(np.any(ranked[1:] == ranked[:-1])):
+            self.note("tie", None, order=[self.plan.names[i] for i in order.tolist()],
+                      bids=[float(x) for x in ranked.tolist()],
                       draws=[float(x) for x in d.allocation.tie_keys])
 
     def _record(self, t_s: float, obs: economy.Observation, sample: PhysicsSample,
