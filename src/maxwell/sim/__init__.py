@@ -6,7 +6,10 @@ models (`models`), a modelled host whose cores they share and whose virtual plan
 they heat (`world`), the parts that connect them to the loop (`parts`) and a
 virtual clock, and writes the same run database as a live run, labelled
 simulated. `calibration` measures the built-in agents on this machine so their
-models behave like them. May import the run shell and everything below it.
+models behave like them. The split follows SimPy's: one model and event core,
+two clocks (`simpy.Environment` jumps, `simpy.rt.RealtimeEnvironment` paces
+simulated time to the wall clock by a `factor`); here one loop, a live clock and
+`VirtualClock`. May import the run shell and everything below it.
 """
 
 from maxwell.sim.calibration import CalibrationError, default_path, load, measure, save

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from maxwell.config import Config, validate
+from maxwell.run.parts import DEAD, RUNNING
 
 # The mix, by share of the population (model, options).
 MIX: tuple[tuple[str, float, dict[str, float]], ...] = (
@@ -90,6 +91,8 @@ def bench_once(n_agents: int, ticks: int, cpus: int | None = None, record: str =
         sim.on_start = lambda: started.append(time.perf_counter())
         t1 = time.perf_counter()
         sim.run()
+    assert sim.loop is not None
+    loop_state = sim.loop.state
     at = timer.at
     first_s = at[0] - (started[0] if started else t1)
     steady = len(at) - 1
@@ -111,8 +114,9 @@ def bench_once(n_agents: int, ticks: int, cpus: int | None = None, record: str =
         "cpu_s": round(cpu, 4),
         "cpu_ms_per_tick": round(1000 * cpu / max(steady, 1), 4),
         "agent_ticks_per_cpu_s": round(n_agents * steady / cpu) if cpu > 0 else None,
-        "alive_at_end": int(np.sum(sim.world.alive)),
-        "running_at_end": int(np.sum(sim.world.alive & ~sim.world.paused)),
+        # The loop's view at the last tick (closing the membrane afterwards kills all).
+        "alive_at_end": int(np.sum(loop_state != DEAD)),
+        "running_at_end": int(np.sum(loop_state == RUNNING)),
     }
 
 
