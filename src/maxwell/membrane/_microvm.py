@@ -36,11 +36,12 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +272,6 @@ class _Pending:
     ready_host_s: float | None = None
     exit_status: int | None = None
     error: str | None = None
-    lines: list[str] = field(default_factory=list)
 
 
 class MicrovmHandle(Handle):
@@ -286,6 +286,12 @@ class MicrovmHandle(Handle):
         self.smp = max(1, min(spec.cpus or 1, os.cpu_count() or 1))
         opts = backend.options
         img = backend.image
+        need = opts.memory_mb + VMM_MEMORY_OVERHEAD_MB
+        if spec.memory_max_bytes is not None and spec.memory_max_bytes < need * 2**20:
+            raise MembraneError(
+                f"agent {spec.name!r}: memory limit {spec.memory_max_bytes >> 20} MiB is below "
+                f"the VM's {opts.memory_mb} MiB plus {VMM_MEMORY_OVERHEAD_MB} MiB for QEMU; "
+                "raise membrane.memory_max_mb or lower microvm.memory_mb")
         ctl_path, qmp_path = vm_dir / "ctl.sock", vm_dir / "qmp.sock"
         listeners = {}
         for key, path in (("ctl", ctl_path), ("qmp", qmp_path)):
@@ -305,23 +311,23 @@ class MicrovmHandle(Handle):
             cmdline=kernel_cmdline(canary=False, python=backend.python,
                                    relay=str(backend.relay), tsc_khz=backend.tsc_khz),
         )  # fmt: skip
-        need = opts.memory_mb + VMM_MEMORY_OVERHEAD_MB
-        if spec.memory_max_bytes is not None and spec.memory_max_bytes < need * 2**20:
-            raise MembraneError(
-                f"agent {spec.name!r}: memory limit {spec.memory_max_bytes >> 20} MiB is below "
-                f"the VM's {opts.memory_mb} MiB plus {VMM_MEMORY_OVERHEAD_MB} MiB for QEMU; "
-                "raise membrane.memory_max_mb or lower microvm.memory_mb")
         # The VMM's own environment carries no token: only the guest gets it (ctl port).
         vmm_spec = AgentSpec(name=spec.name, argv=argv, env={}, pids_max=spec.pids_max,
                              memory_max_bytes=spec.memory_max_bytes, log_path=console,
                              jail=self._vmm_jail(spec, vm_dir))  # fmt: skip
         self.jailed = vmm_spec.jail is not None
         self.qemu_argv = argv
-        self._inner = backend.inner.spawn(vmm_spec)
+        try:
+            self._inner = backend.inner.spawn(vmm_spec)
+        except BaseException:
+            for sock in listeners.values():
+                sock.close()
+            raise
         super().__init__(spec.name, self._inner._proc)
         self.cgroup_id = self._inner.cgroup_id
         self.unenforced = self._inner.unenforced
         self._pending = _Pending()
+        self._boot_noted = False
         self._ctl_buf = bytearray()
         self._qmp: QMP | None = None
         self._ctl: socket.socket | None = None
@@ -385,9 +391,15 @@ class MicrovmHandle(Handle):
         while True:
             try:
                 conn, _ = listener.accept()
-                return conn
             except TimeoutError:
-                pass
+                conn = None
+            if conn is not None:
+                # Only the VMM may have it: the spec carries the agent's token.
+                creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                        struct.calcsize("3i"))
+                if struct.unpack("3i", creds)[0] in self._inner.pids():
+                    return conn
+                conn.close()
             if self._inner.exit_status is not None or time.monotonic() > deadline:
                 tail = ""
                 with contextlib.suppress(OSError):
@@ -525,7 +537,7 @@ class MicrovmHandle(Handle):
 
     def boot_note(self) -> dict[str, object]:
         """Once, after boot: what the run's `boot` event records (then {})."""
-        if getattr(self, "_boot_noted", False) or self.boot_s is None:
+        if self._boot_noted or self.boot_s is None:
             return {}
         self._boot_noted = True
         return self.describe()
@@ -606,8 +618,7 @@ class MicrovmBackend(Backend):
             from maxwell.membrane import _select
 
             inner = _select(opts.inner, cgroup_root)
-        if inner.name == "signals" and self.pause_method == "freeze":
-            pass  # SIGSTOP of the VMM stops the guest as well
+        # (On the signals tier the "freeze" is SIGSTOP of the VMM: it stops the guest too.)
         self.inner = inner
         self.capabilities = inner.capabilities
         super().__init__(subreaper=False)
@@ -651,7 +662,3 @@ class MicrovmBackend(Backend):
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
 
-
-def spec_for_process(spec: AgentSpec) -> AgentSpec:
-    """The same agent on a process tier (used by per-agent isolation = "process")."""
-    return replace(spec, isolation="process")
