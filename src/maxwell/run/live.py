@@ -44,6 +44,7 @@ class LiveMembrane:
         n = len(self.specs)
         self._dead = np.zeros(n, dtype=bool)
         self._cpu_s = np.zeros(n)
+        self._read_frozen = np.zeros(n, dtype=bool)
 
     def spawn(self, credentials: Sequence[Mapping[str, str]],
               service: Callable[[], None] | None = None) -> list[Spawned]:
@@ -69,7 +70,12 @@ class LiveMembrane:
                 self._dead[i] = True
                 exits[i] = h.exit_status
                 continue
+            # A frozen tree uses no CPU: read it once after the freeze (what it used
+            # before stopping), then not again until it is thawed.
+            if h.paused and self._read_frozen[i]:
+                continue
             self._cpu_s[i] = max(h.usage().cpu_s, self._cpu_s[i])
+            self._read_frozen[i] = h.paused
         return Metering(~self._dead, self._cpu_s.copy(), exits)
 
     def pause(self, agents: IntArray) -> None:
