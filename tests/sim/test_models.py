@@ -164,3 +164,18 @@ def test_a_caught_liar_is_fined_claimed_over_q_and_then_audited_on_every_claim()
     second = w.drain()
     assert second.frauds[0] == second.claims[0] == 100 and second.units[0] == 0
     assert second.fine_units[0] == pytest.approx(100 * 1.5 * 1e4)
+
+
+def test_death_causes_agree_on_the_final_bill_or_on_the_dominant_one() -> None:
+    from maxwell.sim.replay import _same_causes
+
+    live = [("miner", "apoptosis: rent", 12.0)]
+    assert _same_causes(live, [("miner", "apoptosis: rent", 12.0)], {}, {})
+    # tax booked before rent took the last cents: the dominant bill decides
+    assert _same_causes(live, [("miner", "apoptosis: tax", 12.0)], {"miner": "rent"},
+                        {"miner": "rent"})
+    assert not _same_causes(live, [("miner", "apoptosis: tax", 12.0)], {"miner": "rent"},
+                            {"miner": "tax"})
+    assert not _same_causes(live, [("miner", "exited", 12.0)], {"miner": "rent"},
+                            {"miner": "rent"})
+    assert not _same_causes(live, [], {}, {})
