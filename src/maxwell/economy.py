@@ -501,10 +501,13 @@ def step(
     fine_want = frauds * int(to_ucr(params.fine_per_fraud))
     if obs.fraud_units is not None:
         fraud_units = _per_agent("fraud_units", obs.fraud_units, n, float).astype(np.float64)
-        fine_want = fine_want + to_ucr(fraud_units * params.bounty_per_unit).astype(np.int64)
+        fined = np.flatnonzero(fraud_units)  # converting only the nonzero: 10⁵ agents
+        fine_want[fined] += to_ucr(fraud_units[fined] * params.bounty_per_unit)
     fine_ucr = bill(fine_want, pool, "fine", "fines")
-    tax_want = landauer_tax_ucr(
-        bytes_freed, obs.temp_c, params.energy_price_per_j, params.landauer_lambda
+    tax_want = np.zeros(n, dtype=np.int64)
+    freed = np.flatnonzero(bytes_freed)
+    tax_want[freed] = landauer_tax_ucr(
+        bytes_freed[freed], obs.temp_c, params.energy_price_per_j, params.landauer_lambda
     )
     tax_ucr = bill(tax_want, tax_authority, "landauer_tax", "tax")
 
@@ -528,7 +531,9 @@ def step(
         rng,
         dt_s=obs.dt_s,
     )
-    rent_want = np.where(alloc.slots > 0, to_ucr(alloc.payment), 0).astype(np.int64)
+    rent_want = np.zeros(n, dtype=np.int64)
+    winners = np.flatnonzero(alloc.slots > 0)
+    rent_want[winners] = to_ucr(alloc.payment[winners])
     rent_ucr = bill(rent_want, treasury, "rent", "rent")
 
     newly_bankrupt = cause != 0
