@@ -78,7 +78,7 @@ def vm_state(paused: bool) -> dict[str, Any]:
     return {"state": "Paused" if paused else "Resumed"}
 
 
-# (method, path, the definition its body must satisfy, body builder name)
+# (method, path, the API definition its body must satisfy): what a VM's set-up sends.
 REQUESTS = (
     ("PUT", "/machine-config", "MachineConfiguration"),
     ("PUT", "/boot-source", "BootSource"),

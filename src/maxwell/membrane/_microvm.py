@@ -21,8 +21,9 @@ sees in the agent's cgroup.
 
 Accelerator: KVM only after a canary boot of the same image succeeds within a
 few seconds (cached per host boot), otherwise TCG; the reason is in
-`Backend.reason` and so in the run record. Firecracker is a second VMM where
-its binary exists and KVM boots (`_firecracker`).
+`Backend.reason` and so in the run record. Firecracker (`_firecracker`): its
+availability and the API requests it would take are there; running it as the
+VMM is not (no binary and no booting KVM on the machine this was built on).
 
 Touches: the processes it starts, the inner tier's cgroups, and a private
 0700 run directory (sockets, consoles) it removes on close.
@@ -599,7 +600,10 @@ class MicrovmBackend(Backend):
             from maxwell.membrane import _firecracker
 
             why = _firecracker.availability(dev_root)
-            raise MembraneError(f"[microvm] vmm = \"firecracker\" unavailable: {why.reason}")
+            raise MembraneError(
+                f"[microvm] vmm = \"firecracker\": {why.reason}; running Firecracker as the VMM "
+                "is not implemented (its guest would need a block-device root: it has no 9p)"
+                if why.ok else f"[microvm] vmm = \"firecracker\" unavailable: {why.reason}")
         avail = availability(opts.image_dir)
         if not avail.ok:
             raise MembraneError(f"microvm unavailable: {avail.reason}")
