@@ -278,6 +278,17 @@ def test_bwrap_keeps_the_hosts_network_out(cell: Cell) -> None:
         v = cell.run("net", "connect", port)
         if cell.level == "bwrap":  # its own network namespace: only its own loopback
             assert not v["escaped"], v
+            # `[jail] host_net = true` opts in to the host's network.
+            from maxwell.membrane._jail import Jail, JailConfig
+
+            open_jail = Jail(JailConfig(mode="bwrap", host_net=True))
+            try:
+                cell.jail, saved = open_jail, cell.jail
+                v = cell.run("net-host", "connect", port)
+                assert v["escaped"], v
+            finally:
+                cell.jail = saved
+                open_jail.close()
         else:  # no network namespace without bwrap: the control that the attack is real
             assert v["escaped"], v
     finally:
