@@ -228,3 +228,22 @@ def test_signals_tier_pauses_and_kills_a_jailed_tree(level: str) -> None:
     finally:
         backend.close()
         jail.close()
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ('[jail]\nmode = "chroot"\n', "jail.mode"),
+    ("[jail]\nuid_base = 1000\n", "jail"),
+    ('[jail]\nro_binds = ["relative/dir"]\n', "jail"),
+    ("[jail]\nnofile = 3\n", "jail.nofile"),
+    ("[jail]\nhost_network = true\n", "jail.host_network"),
+])
+def test_bad_jail_config_is_one_line_naming_the_key(text: str, key: str) -> None:
+    import tomllib
+
+    from maxwell.config import ConfigError, validate
+
+    agents = '[[agents]]\nname = "a"\ncmd = ["true"]\nfunds = 1.0\n'
+    with pytest.raises(ConfigError) as err:
+        validate(tomllib.loads(text + agents))
+    msg = str(err.value)
+    assert key in msg and "\n" not in msg, msg
