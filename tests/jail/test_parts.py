@@ -63,8 +63,8 @@ def test_uid_pool_skips_locked_and_live_uids(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("running a process as another uid needs root")
     base = 1_878_982_656 + 60_000  # far from the default pool's low end
-    a = UidPool(base, 8, tmp_path)
-    b = UidPool(base, 8, tmp_path)
+    a = UidPool(base, 8, tmp_path, start=0)
+    b = UidPool(base, 8, tmp_path, start=0)
     ua = a.reserve()
     ub = b.reserve()
     assert ua == base and ub == base + 1  # b saw a's lock
@@ -75,17 +75,19 @@ def test_uid_pool_skips_locked_and_live_uids(tmp_path: Path) -> None:
         deadline = time.monotonic() + 5
         while base + 2 not in live_uids() and time.monotonic() < deadline:
             time.sleep(0.01)
-        c = UidPool(base, 8, tmp_path)
+        c = UidPool(base, 8, tmp_path, start=0)
         assert c.reserve() == base + 3
     finally:
         proc.kill()
         proc.wait()
     a.close()
-    assert UidPool(base, 8, tmp_path).reserve() == base  # released with a's lock
+    assert UidPool(base, 8, tmp_path, start=0).reserve() == base  # released with a's lock
     full = UidPool(base, 1, tmp_path / "other")
     full.reserve()
     with pytest.raises(MembraneError, match="no free uid"):
         UidPool(base, 1, tmp_path / "other").reserve()
+    spread = {UidPool(base, 1000, tmp_path / "spread")._next for _ in range(20)}
+    assert len(spread) > 10  # supervisors start at random places in the block
 
 
 def test_levels_follow_the_pieces() -> None:

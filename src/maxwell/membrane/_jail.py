@@ -46,6 +46,7 @@ import errno
 import fcntl
 import os
 import resource
+import secrets
 import shutil
 import signal
 import sys
@@ -268,13 +269,16 @@ class UidPool:
     """
 
     def __init__(self, base: int, count: int, lock_dir: Path,
-                 procfs: Path = Path("/proc")) -> None:
+                 procfs: Path = Path("/proc"), start: int | None = None) -> None:
         if base < 1 or count < 1 or base + count > 2**32 - 2:
             raise MembraneError(f"jail uid block {base}+{count} is not a valid uid range")
         self.base, self.count, self.lock_dir, self.procfs = base, count, lock_dir, procfs
         self._held: dict[int, int] = {}  # uid -> lock fd
         self._live: set[int] | None = None
-        self._next = base
+        # Each supervisor starts at a random place in the block, so a uid another one
+        # just released is not handed out again at once (the files a drop-level agent
+        # left in a world-writable directory stay with a uid nobody is given soon).
+        self._next = base + (secrets.randbelow(count) if start is None else start)
 
     def reserve(self) -> int:
         try:
