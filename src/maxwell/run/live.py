@@ -131,7 +131,10 @@ class LiveMembrane:
         for i, h in enumerate(self.handles):
             if self._dead[i]:
                 continue
-            notes += [Note("tamper", h.name, {"drift": d}) for d in h.verify()]
+            drift = h.verify()
+            notes += [Note("tamper", h.name, {"drift": d}) for d in drift]
+            if drift:  # a frozen tree that ran anyway is metered again (and billed)
+                self._read_frozen[i] = False
             boot = getattr(h, "boot_note", None)  # microVMs: boot time, accelerator, once
             if callable(boot) and (detail := boot()):
                 notes.append(Note("boot", h.name, detail))
