@@ -44,8 +44,8 @@ class RunSection(_Section):
     tick_s: float = Field(D.TICK_S, ge=0.05, le=60)
     seed: int = D.SEED
     # An agent is never frozen before it has said hello or this many seconds have
-    # passed since every agent was started: a loser frozen before it connects could
-    # never bid.
+    # passed since every agent was started and since the last hello (at most four
+    # times this): a loser frozen before it connects could never bid.
     startup_grace_s: float = Field(D.STARTUP_GRACE_S, ge=0)
 
 

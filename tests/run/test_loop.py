@@ -167,7 +167,8 @@ def test_a_silent_loser_is_not_frozen_before_the_grace_is_over() -> None:
                   {"name": "mute", "funds": 1e3, "default_bid": 0.1}],
                  market={"slots": 1, "r_min": 0.5},
                  run={"duration_s": 8.0, "startup_grace_s": 3.0})
-    w = make_world(cfg, [ModelAgent("payer"), ModelAgent("mute", hello_at_s=None)])
+    w = make_world(cfg, [ModelAgent("payer", hello_at_s=None),
+                         ModelAgent("mute", hello_at_s=None)])
     w.loop.run()
     assert _pause_ticks(w) == {"mute": 3.0}  # the first tick at or after the grace
 
@@ -254,3 +255,21 @@ def test_a_stop_request_ends_the_run_between_ticks_like_ctrl_c() -> None:
     with pytest.raises(KeyboardInterrupt):
         w.loop.run()
     assert w.loop.ticks == 2
+
+
+def test_the_grace_lasts_while_agents_keep_saying_hello_but_not_forever() -> None:
+    # Hellos every 1.5 s (each within 2 s of the last) keep the 2 s grace open, up to
+    # its cap of 4 graces (8 s): then the silent and the too-late are frozen.
+    hello_at = [0.01, 1.51, 3.01, 4.51, 6.01, 9.0]
+    names = [f"a{i}" for i in range(len(hello_at))]
+    cfg = config([{"name": a, "funds": 100.0, "default_bid": 0.0} for a in names]
+                 + [{"name": "mute", "funds": 100.0, "default_bid": 0.0}],
+                 market={"slots": 1, "r_min": 0.05},
+                 run={"duration_s": 12.0, "startup_grace_s": 2.0})
+    models = [ModelAgent(a, hello_at_s=t, bid=(0.2, 1)) for a, t in zip(names, hello_at,
+                                                                          strict=True)]
+    w = make_world(cfg, [*models, ModelAgent("mute", hello_at_s=None)])
+    w.loop.run()
+    assert w.loop.said_hello.tolist() == [True] * 5 + [False, False]
+    paused = _pause_ticks(w)
+    assert paused["mute"] == paused["a5"] == 8.0

@@ -43,6 +43,8 @@ from maxwell.run.parts import (
 POLL_INTERVAL_S = 0.1
 # How long a stop request may wait to be noticed between ticks.
 STOP_CHECK_S = 0.25
+# The start-up grace lasts while agents keep saying hello, up to this many graces.
+GRACE_MAX_FACTOR = 4
 
 
 # One encoder for every event (json.dumps with options builds a new one per call).
@@ -63,6 +65,7 @@ class Loop:
         self.bid_price = np.asarray(plan.default_bid, dtype=float).copy()
         self.bid_slots = np.asarray(plan.default_slots, dtype=np.int64).copy()
         self.said_hello = np.zeros(n, dtype=bool)
+        self._started_s = self._last_hello_s = 0.0
         self._pending_work = np.zeros(n, dtype=np.int64)
         self._pending_frauds = np.zeros(n, dtype=np.int64)
         self._pending_fraud_units = np.zeros(n)
@@ -112,8 +115,8 @@ class Loop:
         # time, reported apart, not lateness); times stay relative to t0. Each tick's
         # lateness is how long after its deadline it began.
         deadline, last_t = clock.now() + self.plan.tick_s, 0.0
-        # The start-up grace runs from when the last agent was started.
-        self._grace_until_s = clock.now() - self.t0 + self.plan.startup_grace_s
+        # The start-up grace runs from when the last agent was started (see _grace).
+        self._started_s = clock.now() - self.t0
         while True:
             self._wait(deadline)
             now = clock.now()
@@ -167,6 +170,8 @@ class Loop:
         self._pending_frauds += inbox.frauds
         if inbox.fraud_units is not None:
             self._pending_fraud_units += inbox.fraud_units
+        if inbox.hello.any():
+            self._last_hello_s = self.t()
         self.said_hello |= inbox.hello
         self._notes(inbox.notes)
 
@@ -244,7 +249,7 @@ class Loop:
             go = live & dec.run & (dec.cores > 0)
             # Start-up grace: an agent that has not said hello yet is not frozen
             # (it could never connect and bid) until the grace is over.
-            grace = ~self.said_hello & (obs.t_s < self._grace_until_s)
+            grace = ~self.said_hello & self._grace(obs.t_s)
             stop = np.flatnonzero(live & ~go & ~grace & (self.state == RUNNING))
             mem.pause(stop)
             self.state[stop] = PAUSED
@@ -264,6 +269,14 @@ class Loop:
         for ob in d.obituaries:
             self.note("obituary", str(ob.agent), cause=ob.cause,
                       balance_history=list(ob.balance_history)[-20:])
+
+    def _grace(self, t_s: float) -> bool:
+        """Start-up is over once `startup_grace_s` passed with no agent starting or saying
+        hello (agents starting together on a busy machine connect over a while), and at
+        the latest GRACE_MAX_FACTOR graces after the last start."""
+        g = self.plan.startup_grace_s
+        end = max(self._started_s, self._last_hello_s) + g
+        return t_s < min(end, self._started_s + GRACE_MAX_FACTOR * g)
 
     def _apply(self, what: str, values: Any, live: Any,
                setter: Callable[[Any, Any], list[Note]]) -> None:
