@@ -225,6 +225,9 @@ class Population:
     proof_carry: FloatArray = field(init=False)  # CPU spent on the claim under way
     claims: IntArray = field(init=False)  # claims finished (honest count of segments)
     true_units: FloatArray = field(init=False)
+    # Units actually done in the claims that were accepted (a liar's paid claims hold
+    # fewer than they claimed): what the work was worth, for the experiments.
+    true_accepted: FloatArray = field(init=False)
     bytes_freed: IntArray = field(init=False)
     churn_carry: FloatArray = field(init=False)  # fractional bytes not yet freed
     verified: IntArray = field(init=False)  # the agent's own ledger of accepted units
@@ -238,6 +241,7 @@ class Population:
         self.proof_carry = np.zeros(n)
         self.claims = np.zeros(n, dtype=np.int64)
         self.true_units = np.zeros(n)
+        self.true_accepted = np.zeros(n)
         self.bytes_freed = np.zeros(n, dtype=np.int64)
         self.churn_carry = np.zeros(n)
         self.verified = np.zeros(n, dtype=np.int64)

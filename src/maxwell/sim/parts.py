@@ -75,6 +75,8 @@ class SimSampler(_View):
 class SimMembrane(_View):
     """Applies the loop's decisions to the modelled agents; meters their CPU."""
 
+    _nice_noted = False
+
     name = SIM_BACKEND
     reason = "simulated agents (maxwell sim)"
     capabilities = frozenset({"pause", "quota", "weight", "kill", "usage"})
@@ -107,8 +109,13 @@ class SimMembrane(_View):
         return []
 
     def set_nice(self, agents: IntArray, nice: IntArray) -> list[Note]:
-        if len(agents) and np.any(nice != 0):
-            return [Note("unenforced", None, {"what": "nice", "why": "not modelled"})]
+        # Nice orders threads inside one cgroup; between per-agent cgroups CFS shares
+        # by the groups' weights, so live it changes nothing between agents: neither
+        # here (modelled agents are whole cgroups). Said once, as a note.
+        if len(agents) and np.any(nice != 0) and not self._nice_noted:
+            self._nice_noted = True
+            return [Note("unenforced", None, {
+                "what": "nice", "why": "no effect between per-agent cgroups (as live)"})]
         return []
 
     def kill(self, agents: IntArray) -> None:

@@ -175,6 +175,7 @@ class World:
                 self._probation[i] = self.probation_claims
         ok = n_claims - caught
         paid = per_claim * ok
+        pop.true_accepted[idx] += honest / n_claims * ok
         self._units[idx] += paid
         self._frauds[idx] += caught
         self._fine_units[idx] += fine
