@@ -5,8 +5,10 @@
 with one of two habits the watchdog baseline misreads:
 
 - `bursty`: work comes in phases: it sieves for an exponential time of mean
-  `--on-s`, then waits (as for input) for one of mean `--off-s`, bidding for no
-  slot while it waits. Phases run on the wall clock, seeded by the agent's name.
+  `--on-s`, then waits (as for input) for one of mean `--off-s`. Phases run on the
+  wall clock, seeded by the agent's name. It keeps bidding for its slot while it
+  waits: an agent frozen for want of a slot cannot send a new bid, so one that
+  asked for no slot while idle would never be thawed again.
 - `slow`: it claims nothing until `--first-proof-cpu-s` CPU seconds of sieving are
   done, then claims all those segments at once and every segment from then on.
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 price = args.margin * bounty * verified / claimed_cpu
             if balance is not None:
                 price = min(price, max(balance, 0.0) / tick_s)
-            agent.bid(price=max(price, 0.0), slots=1 if on else 0)
+            agent.bid(price=max(price, 0.0), slots=1)
 
         rebid()
         while True:
