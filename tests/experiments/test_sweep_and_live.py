@@ -73,3 +73,19 @@ def test_ladder_table_reads_compare_results(tmp_path):
     assert all(f.exists() and f.stat().st_size > 0 for f in files)
     assert "× oracle" in markdown_table(res)
     assert "| demo | simulated | 3 |" in ladder_markdown([res])
+
+
+def test_merge_replaces_the_rerun_policies(tmp_path):
+    from maxwell.experiments.compare import compare_sim, merge_results
+
+    scn = _short()
+    base = compare_sim(scn, ["cfs", "oracle", "maxwell"], [1, 2])
+    redo = compare_sim(scn.with_overrides({"cast.miner.bid": 1.0}), ["maxwell"], [1, 2])
+    m = merge_results(base, redo)
+    assert list(m["policies"]) == ["cfs", "oracle", "maxwell"]
+    assert m["rerun_policies"] == ["maxwell"]
+    assert m["policies"]["maxwell"]["value_per_j"] == redo["policies"]["maxwell"]["value_per_j"]
+    assert m["policies"]["cfs"] == base["policies"]["cfs"]
+    redo["seed_list"] = [3]
+    with pytest.raises(Exception, match="seed_list"):
+        merge_results(base, redo)

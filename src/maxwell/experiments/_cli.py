@@ -59,6 +59,17 @@ def register(commands: Commands) -> None:
     lad.add_argument("dirs", nargs="+", metavar="DIR", help="compare --out directories")
     lad.set_defaults(func=_ladder)
 
+    mg = commands.experiment.add_parser(
+        "merge", help="replace some policies of a compare result by a re-run of them",
+        description="Read BASE/compare.json and REDO/compare.json (same scenario, mode and"
+        " seeds), keep BASE's runs of the policies REDO did not run, and write the summary"
+        " of the union (compare.json, report.md, plots) to --out.")
+    mg.add_argument("base", metavar="BASE")
+    mg.add_argument("redo", metavar="REDO")
+    mg.add_argument("--out", metavar="DIR", required=True)
+    mg.add_argument("--json", action="store_true", help="print one JSON object")
+    mg.set_defaults(func=_merge)
+
     sw = commands.experiment.add_parser(
         "sweep", help="scenario × parameter values × seeds on a Dask cluster",
         description="Simulate every combination of the --set values for N seeds, on a Dask"
@@ -182,16 +193,30 @@ def _clean(x: Any) -> Any:
 def _ladder(args: argparse.Namespace) -> int:
     from maxwell.experiments.report import ladder_markdown
 
-    results = []
-    for d in args.dirs:
-        p = Path(d) / "compare.json"
-        try:
-            results.append(json.loads(p.read_text()))
-        except OSError as err:
-            raise UsageError(f"{p}: cannot read: {err.strerror}") from None
-        except json.JSONDecodeError as err:
-            raise UsageError(f"{p}: not a compare result: {err}") from None
-    print(ladder_markdown(results))
+    print(ladder_markdown([_read_result(d) for d in args.dirs]))
+    return 0
+
+
+def _read_result(d: str) -> Any:
+    p = Path(d) / "compare.json"
+    try:
+        return json.loads(p.read_text())
+    except OSError as err:
+        raise UsageError(f"{p}: cannot read: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{p}: not a compare result: {err}") from None
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from maxwell.experiments.compare import merge_results
+    from maxwell.experiments.report import markdown_table, write_report
+
+    result = merge_results(_read_result(args.base), _read_result(args.redo))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(_clean(result), indent=1) + "\n")
+    write_report(result, out)
+    print(json.dumps(_clean(result)) if args.json else markdown_table(result))
     return 0
 
 

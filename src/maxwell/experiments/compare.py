@@ -124,3 +124,50 @@ def compare_sim(
         if progress is not None:
             progress(k + 1, len(order), f"{p} seed {s}")
     return summarize(scenario.name, "sim", policies, seeds, runs)
+
+
+def result_runs(result: dict[str, Any]) -> list[RunResult]:
+    """The per-run figures of a compare result, as RunResult again."""
+    import math
+
+    def num(v: Any) -> float:
+        return math.nan if v is None else float(v)
+
+    keys = set(RunResult.__dataclass_fields__) - {"extra", "duration_s"}
+    out = []
+    for x in result["runs"]:
+        extra = {k: v for k, v in x.items() if k not in keys}
+        out.append(RunResult(
+            scenario=x["scenario"], policy=x["policy"], seed=int(x["seed"]),
+            duration_s=float(result.get("duration_s") or 0.0), value=float(x["value"]),
+            energy_j=float(x["energy_j"]), value_per_j=float(x["value_per_j"]),
+            false_kills=int(x["false_kills"]), kills=int(x["kills"]),
+            parasite_energy_share=float(x["parasite_energy_share"]),
+            time_above_setpoint_s=float(x["time_above_setpoint_s"]),
+            peak_temp_c=num(x.get("peak_temp_c")), mean_price=num(x.get("mean_price")),
+            mechanism_cpu_s=float(x.get("mechanism_cpu_s") or 0.0), extra=extra))
+    return out
+
+
+def merge_results(base: dict[str, Any], redo: dict[str, Any]) -> dict[str, Any]:
+    """`base` with every policy that `redo` ran replaced by `redo`'s runs (same scenario,
+    mode and seeds), summarized again; the result says which policies were re-run."""
+    from maxwell.common import UsageError
+    from maxwell.experiments.policies import LADDER
+
+    for key in ("scenario", "mode", "seed_list"):
+        if base.get(key) != redo.get(key):
+            raise UsageError(f"merge: the two results differ in {key}: "
+                             f"{base.get(key)!r} vs {redo.get(key)!r}")
+    again = list(redo["policies"])
+    runs = [r for r in result_runs(base) if r.policy not in again] + result_runs(redo)
+    names = list(base["policies"]) + [p for p in again if p not in base["policies"]]
+    order = sorted(names, key=lambda p: LADDER.index(p) if p in LADDER else len(LADDER))
+    skip = {"scenario", "mode", "seeds", "seed_list", "labels", "policies", "beats", "runs"}
+    extra = {k: v for k, v in base.items() if k not in skip}
+    extra["rerun_policies"] = again
+    if "disturbed_runs" in base:
+        extra["disturbed_runs"] = sum(1 for r in runs if r.extra.get("disturbed"))
+    out = summarize(base["scenario"], base["mode"], order, base["seed_list"], runs, extra=extra)
+    out["labels"] = base["labels"]
+    return out
