@@ -75,8 +75,9 @@ class ModelMembrane:
     """Modelled process trees: CPU accrues on the virtual clock while an agent runs."""
 
     def __init__(self, clock: VirtualClock, agents: Sequence[ModelAgent], cores: float = 2.0,
-                 paused_from_start: bool = False) -> None:
+                 paused_from_start: bool = False, spawn_s: float = 0.0) -> None:
         self.clock, self.agents, self.cores = clock, list(agents), cores
+        self.spawn_s = spawn_s  # how long starting every agent takes (e.g. VM boots)
         n = len(agents)
         self.state = np.full(n, PAUSED if paused_from_start else 0, dtype=np.int64)
         self.quota = np.full(n, np.inf)
@@ -113,6 +114,7 @@ class ModelMembrane:
     def spawn(self, credentials: Sequence[Mapping[str, str]],
               service: Callable[[], None] | None = None) -> list[Spawned]:
         self.credentials = list(credentials)
+        self.clock.advance(self.spawn_s)
         self.spawned = True
         self._t = self.clock.now()
         return [Spawned(1000 + i, None, ("model", a.name)) for i, a in enumerate(self.agents)]

@@ -41,10 +41,11 @@ def config(agents: Sequence[dict[str, object]], **sections: dict[str, object]) -
 
 
 def make_world(cfg: Config, models: Sequence[ModelAgent], *, policy: str = "maxwell",
-               duration_s: float | None = None, cores: float = 2.0) -> World:
+               duration_s: float | None = None, cores: float = 2.0,
+               spawn_s: float = 0.0) -> World:
     cfg = cfg.with_run(policy=policy, duration_s=duration_s or cfg.run.duration_s)
     clock = VirtualClock(1000.0)
-    membrane = ModelMembrane(clock, models, cores=cores)
+    membrane = ModelMembrane(clock, models, cores=cores, spawn_s=spawn_s)
     channel = ScriptChannel(clock, membrane)
     sink = ListSink()
     params = economy_params(cfg, control.default_gains(cfg.physics.hw_class))

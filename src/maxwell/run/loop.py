@@ -114,22 +114,30 @@ class Loop:
         # The tick grid starts once every agent is started (a slow spawn is start-up
         # time, reported apart, not lateness); times stay relative to t0. Each tick's
         # lateness is how long after its deadline it began.
-        deadline, last_t = clock.now() + self.plan.tick_s, 0.0
         # The start-up grace runs from when the last agent was started (see _grace).
         self._started_s = clock.now() - self.t0
+        deadline = clock.now() + self.plan.tick_s
+        # The economy's first interval starts with the grid: rent is prepaid for an
+        # interval as long as the last one, so counting start-up (spawns, VM boots)
+        # in it would bill the first auction's winner for everybody's start-up. The
+        # energy and CPU of start-up are still metered, in the first tick's sample.
+        last_t, last_sample_t = self._started_s, 0.0
         while True:
             self._wait(deadline)
             now = clock.now()
             self.lateness_s.append(max(now - deadline, 0.0))
             t_s = now - self.t0
-            obs, sample = self._sense(now, t_s, t_s - last_t)
-            last_t = t_s
+            span_s = t_s - last_sample_t
+            obs, sample = self._sense(now, t_s, t_s - last_t, span_s)
+            last_t = last_sample_t = t_s
             econ_state, dec = p.policy.decide(econ_state, obs)
-            self._attribute(obs, sample)
+            self._attribute(obs, sample, span_s)
             self._enforce(obs, dec)
             self._record(t_s, obs, sample, dec)
             self.ticks += 1
-            if t_s >= self.plan.duration_s - 1e-6 or bool(np.all(self.state == DEAD)):
+            # The run lasts `duration_s` of ticks, after start-up.
+            if t_s - self._started_s >= self.plan.duration_s - 1e-6 or bool(
+                    np.all(self.state == DEAD)):
                 return
             # A tick that came more than a whole period late is recorded as late; the
             # grid then resumes from it instead of catching up with a burst of ticks.
@@ -177,8 +185,10 @@ class Loop:
 
     # -- sense → step → enforce → record ---------------------------------------------
 
-    def _sense(self, now: float, t_s: float, dt_s: float) -> tuple[economy.Observation,
-                                                                   PhysicsSample]:
+    def _sense(self, now: float, t_s: float, dt_s: float,
+               span_s: float) -> tuple[economy.Observation, PhysicsSample]:
+        """dt_s: the economy's interval; span_s: time since the last physics sample (the
+        first tick's also covers start-up)."""
         p = self.parts
         m = p.membrane.usage()
         set_run_cpu = getattr(p.sampler, "set_run_cpu_s", None)
@@ -193,7 +203,7 @@ class Loop:
         if math.isfinite(sample.temp_c):
             self._last_temp_c = sample.temp_c
         power_w = sample.power_w if math.isfinite(sample.power_w) else (
-            energy_j / dt_s if dt_s > 0 else 0.0)
+            energy_j / span_s if span_s > 0 else 0.0)
         was = self.state != DEAD
         alive = was & m.alive
         for i in np.flatnonzero(was & ~m.alive).tolist():
@@ -217,12 +227,12 @@ class Loop:
         )
         return obs, sample
 
-    def _attribute(self, obs: economy.Observation, sample: PhysicsSample) -> None:
-        """Split the tick's energy across agents by CPU time; the idle share is nobody's,
-        and the share of processes outside the run (foreign) is reported apart."""
-        idle_j = min(self.parts.sampler.idle_power_w * obs.dt_s, obs.energy_j)
-        busy_s = float(sample.busy_cores) * obs.dt_s
-        foreign_s = float(getattr(sample, "foreign_cores", 0.0)) * obs.dt_s
+    def _attribute(self, obs: economy.Observation, sample: PhysicsSample, span_s: float) -> None:
+        """Split the energy sampled over `span_s` across agents by CPU time; the idle share
+        is nobody's, and the share of processes outside the run (foreign) is reported apart."""
+        idle_j = min(self.parts.sampler.idle_power_w * span_s, obs.energy_j)
+        busy_s = float(sample.busy_cores) * span_s
+        foreign_s = float(getattr(sample, "foreign_cores", 0.0)) * span_s
         share, foreign_j = physics.split_foreign(
             obs.energy_j, idle_j, obs.cpu_s, busy_s, foreign_s,
             bool(getattr(self.parts.sampler, "foreign_in_energy", True)))
