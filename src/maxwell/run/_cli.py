@@ -253,7 +253,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         report_md = write_report([out / "cfs", out / "maxwell"], out / "report")
     if report_md is not None:
         result["report"] = str(report_md)
-    if args.json:
+    return print_demo(result, args.json, f"run databases: {out}/cfs/run.db, {out}/maxwell/run.db")
+
+
+def print_demo(result: dict[str, Any], as_json: bool, footer: str) -> int:
+    """The demo's output, live or simulated: one JSON object, or the table and where things are."""
+    if as_json:
         print(json.dumps(result))
         return 0
     from rich.console import Console
@@ -262,9 +267,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     g = result["gain"]
     console.print(comparison_table(result["runs"]["cfs"], result["runs"]["maxwell"],
                                    float("nan") if g is None else g))
-    if report_md is not None:
-        console.print(f"report with plots: {report_md}")
-    console.print(f"run databases: {out}/cfs/run.db, {out}/maxwell/run.db")
+    if result.get("report") is not None:
+        console.print(f"report with plots: {result['report']}")
+    console.print(footer)
     return 0
 
 

@@ -175,7 +175,7 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
 
 def _cmd_demo_sim(args: argparse.Namespace) -> int:
     """`maxwell demo --sim`: the live demo's command, both runs simulated."""
-    from maxwell.run._cli import _default_out, _duration, _load_config, comparison_table
+    from maxwell.run._cli import _default_out, _duration, _load_config, print_demo
 
     cfg = _load_config(args.config)
     duration = _duration(args, cfg)
@@ -188,19 +188,10 @@ def _cmd_demo_sim(args: argparse.Namespace) -> int:
         from maxwell.report import write_report
 
         result["report"] = str(write_report([out / "cfs", out / "maxwell"], out / "report"))
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    from rich.console import Console
-
-    console = Console()
-    g = result["gain"]
-    console.print(comparison_table(result["runs"]["cfs"], result["runs"]["maxwell"],
-                                   float("nan") if g is None else g))
-    console.print(f"SIMULATED (modelled agents and host; calibration: "
-                  f"{_calibration(args).source}); run databases: {out}/cfs/run.db, "
-                  f"{out}/maxwell/run.db")
-    return 0
+    return print_demo(result, args.json,
+                      f"SIMULATED (modelled agents and host; calibration: "
+                      f"{_calibration(args).source}); run databases: {out}/cfs/run.db, "
+                      f"{out}/maxwell/run.db")
 
 
 def _add_demo_sim(commands: Commands) -> None:
