@@ -366,7 +366,8 @@ class LiveRun:
             host["supervisor_loop_cpu_pct_of_core_excl_verify"] = round(
                 100 * max(loop_cpu_s - verify_cpu_s, 0.0) / loop_s, 3)
         host["supervisor_verify_cpu_s"] = round(verify_cpu_s, 4)
-        foreign_cpu_s = float(getattr(loop, "_foreign_cpu_s", 0.0))
+        energy = getattr(loop, "energy", None)  # absent when the loop never started
+        foreign_cpu_s = float(energy.foreign_cpu_s) if energy is not None else 0.0
         host["foreign_cpu_s"] = round(foreign_cpu_s, 3)
         host["foreign_cpu_share"] = round(foreign_cpu_s / ((os.cpu_count() or 1) * elapsed), 4)
         host["tick_late_p50_ms"] = _percentile_ms(loop.lateness_s, 50)

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from maxwell import economy, physics
+from maxwell import economy
 from maxwell.physics import PhysicsSample
 from maxwell.record import EventRow, TickRow
+from maxwell.run._energy import EnergyBook
 from maxwell.run.parts import (
     DEAD,
     PAUSED,
@@ -36,6 +37,7 @@ from maxwell.run.parts import (
     TickRecord,
     transfer_rows,
 )
+from maxwell.run.policy import tie_notes
 
 # Between ticks the loop waits until an agent writes, then services the channel at
 # most this often, so claims are verified as they arrive (not in one burst at the
@@ -61,7 +63,6 @@ class Loop:
         self.cpu_s = np.zeros(n)
         self.bytes_freed = np.zeros(n, dtype=np.int64)
         self.work_units = np.zeros(n, dtype=np.int64)
-        self.energy_j = np.zeros(n)
         self.bid_price = np.asarray(plan.default_bid, dtype=float).copy()
         self.bid_slots = np.asarray(plan.default_slots, dtype=np.int64).copy()
         self.said_hello = np.zeros(n, dtype=bool)
@@ -100,12 +101,9 @@ class Loop:
         econ_state, grants = p.policy.initial()
         self.t0 = clock.now()
         first = p.sampler.sample(self.t0)
-        self._energy0_j = self._last_energy_j = first.energy_j
+        self.energy = EnergyBook(len(self.plan.names), first, p.sampler.idle_power_w,
+                                 bool(getattr(p.sampler, "foreign_in_energy", True)))
         self._last_temp_c = first.temp_c if math.isfinite(first.temp_c) else self.plan.setpoint_c
-        self._idle_energy_j = 0.0
-        self._foreign_energy_j = 0.0
-        self._foreign_cpu_s = 0.0
-        self._busy_cpu_s = 0.0
         self._start()
         self._write(TickRecord(0.0, self.plan.names, events=self._take_events(),
                                transfers=transfer_rows(0.0, grants)))
@@ -117,10 +115,8 @@ class Loop:
         # The start-up grace runs from when the last agent was started (see _grace).
         self._started_s = clock.now() - self.t0
         deadline = clock.now() + self.plan.tick_s
-        # The economy's first interval starts with the grid: rent is prepaid for an
-        # interval as long as the last one, so counting start-up (spawns, VM boots)
-        # in it would bill the first auction's winner for everybody's start-up. The
-        # energy and CPU of start-up are still metered, in the first tick's sample.
+        # The economy's first interval starts with the grid (rent is prepaid for one as
+        # long as the last): start-up is metered in the first sample but not billed.
         last_t, last_sample_t = self._started_s, 0.0
         while True:
             self._wait(deadline)
@@ -131,7 +127,7 @@ class Loop:
             obs, sample = self._sense(now, t_s, t_s - last_t, span_s)
             last_t = last_sample_t = t_s
             econ_state, dec = p.policy.decide(econ_state, obs)
-            self._attribute(obs, sample, span_s)
+            self.energy.split(obs.energy_j, obs.cpu_s, sample, span_s)
             self._enforce(obs, dec)
             self._record(t_s, obs, sample, dec)
             self.ticks += 1
@@ -195,11 +191,9 @@ class Loop:
         if set_run_cpu is not None:  # the run's own CPU, so the sampler can tell foreign
             set_run_cpu(float(np.sum(np.maximum(m.cpu_s, self.cpu_s))) + time.process_time())
         sample = p.sampler.sample(now)
-        # Fail soft per reading: a meter that failed this tick holds its energy (the
-        # next good read covers the gap); a thermometer that failed keeps the last
-        # good temperature so the price controller never sees NaN.
-        energy_j = max(sample.energy_j - self._last_energy_j, 0.0)
-        self._last_energy_j = sample.energy_j
+        # Fail soft per reading: a thermometer that failed keeps the last good
+        # temperature so the price controller never sees NaN (energy: EnergyBook.take).
+        energy_j = self.energy.take(sample)
         if math.isfinite(sample.temp_c):
             self._last_temp_c = sample.temp_c
         power_w = sample.power_w if math.isfinite(sample.power_w) else (
@@ -227,24 +221,9 @@ class Loop:
         )
         return obs, sample
 
-    def _attribute(self, obs: economy.Observation, sample: PhysicsSample, span_s: float) -> None:
-        """Split the energy sampled over `span_s` across agents by CPU time; the idle share
-        is nobody's, and the share of processes outside the run (foreign) is reported apart."""
-        idle_j = min(self.parts.sampler.idle_power_w * span_s, obs.energy_j)
-        busy_s = float(sample.busy_cores) * span_s
-        foreign_s = float(getattr(sample, "foreign_cores", 0.0)) * span_s
-        share, foreign_j = physics.split_foreign(
-            obs.energy_j, idle_j, obs.cpu_s, busy_s, foreign_s,
-            bool(getattr(self.parts.sampler, "foreign_in_energy", True)))
-        self._foreign_cpu_s += foreign_s
-        self._busy_cpu_s += busy_s
-        self._foreign_energy_j += foreign_j
-        self._idle_energy_j += obs.energy_j - float(np.sum(share)) - foreign_j
-        self.energy_j = self.energy_j + share
-
     def _enforce(self, obs: economy.Observation, dec: Decision) -> None:
         mem, names, d = self.parts.membrane, self.plan.names, dec.economy
-        self._record_ties(obs, d)
+        self._notes(tie_notes(obs.bid_price, d.allocation, self.plan.names))
         live = self.state != DEAD
         kill = np.flatnonzero(live & dec.kill)
         mem.kill(kill)
@@ -300,29 +279,19 @@ class Loop:
             self._notes(setter(idx, values[idx]))
         self._applied[what] = np.array(values, copy=True)
 
-    def _record_ties(self, obs: economy.Observation, d: economy.Decisions) -> None:
-        """Record the seeded draws whenever equal bids competed for the slots."""
-        order = np.asarray(d.allocation.order)  # distinct agents, best first
-        ranked = obs.bid_price[order]
-        # Sorted best first, so equal bids are neighbours: one vectorized check a tick.
-        if ranked.size > 1 and bool(np.any(ranked[1:] == ranked[:-1])):
-            self.note("tie", None, order=[self.plan.names[i] for i in order.tolist()],
-                      bids=[float(x) for x in ranked.tolist()],
-                      draws=[float(x) for x in d.allocation.tie_keys])
-
     def _record(self, t_s: float, obs: economy.Observation, sample: PhysicsSample,
                 dec: Decision) -> None:
         d = dec.economy
         self.parts.channel.send_ticks(t_s, float(d.price), d.balances, d.slots,
                                       self.state != DEAD)
         tick = TickRow(round(t_s, 6), float(self._last_temp_c), float(obs.power_w),
-                       float(sample.energy_j - self._energy0_j), self._idle_energy_j,
+                       float(sample.energy_j - self.energy.energy0_j), self.energy.idle_j,
                        float(d.price), float(sample.busy_cores), float(d.pid_p),
-                       float(d.pid_i), float(d.pid_d), self._foreign_cpu_s,
-                       self._foreign_energy_j, float(getattr(d, "capacity", 0.0)))
+                       float(d.pid_i), float(d.pid_d), self.energy.foreign_cpu_s,
+                       self.energy.foreign_j, float(getattr(d, "capacity", 0.0)))
         cols = AgentColumns(self.state.copy(), self.cpu_s, d.slots, obs.bid_price, d.rent, d.tax,
                             d.reward, d.fine, d.balances, self.bytes_freed, self.work_units,
-                            self.energy_j)
+                            self.energy.agents_j)
         self._write(TickRecord(t_s, self.plan.names, tick, cols, self._take_events(),
                                transfer_rows(t_s, d.transfers)))
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from maxwell import economy
 from maxwell.ledger import Transfer
-from maxwell.run.parts import Decision
+from maxwell.run.parts import Decision, Note
 
 
 class EconomyPolicy:
@@ -34,3 +34,15 @@ class EconomyPolicy:
         if not self.params.enforce:
             return state, Decision(economy=dec, kill=dec.kill)
         return state, Decision(economy=dec, kill=dec.kill, run=dec.run, cores=dec.cores)
+
+
+def tie_notes(bid_price: np.ndarray, allocation: Any, names: Sequence[str]) -> list[Note]:
+    """A `tie` event recording the seeded draws whenever equal bids competed for slots."""
+    order = np.asarray(allocation.order)  # distinct agents, best first
+    ranked = bid_price[order]
+    # Sorted best first, so equal bids are neighbours: one vectorized check a tick.
+    if ranked.size > 1 and bool(np.any(ranked[1:] == ranked[:-1])):
+        return [Note("tie", None, {"order": [names[i] for i in order.tolist()],
+                                   "bids": [float(x) for x in ranked.tolist()],
+                                   "draws": [float(x) for x in allocation.tie_keys]})]
+    return []
