@@ -12,6 +12,7 @@ from agents_harness import PYTHON, REPO, Harness
 from maxwell.agents.protocol import Gone, Hello, Strike
 
 LINES = 100_000
+MALLORY_LINES = 31  # hostile_client.py: her hello and up to 30 lines per connection
 
 
 # Defaults: hostile connections are cut off after 5 bad lines and evicted when anonymous
@@ -64,7 +65,12 @@ def test_endpoint_survives_hostile_lines_and_honest_agents_are_unaffected(
         if max_strikes == 5:
             assert not h.ep.connected("mallory") and h.ep.strikes("mallory") >= 5
         else:
-            assert h.ep.stats["lines"] >= LINES, str(h.ep.stats)
+            # Every line is parsed except those of a Mallory connection superseded by her
+            # next hello before its own lines were all read (a race the endpoint resolves
+            # for the newer connection); such a connection carries at most
+            # MALLORY_LINES lines.
+            lost = MALLORY_LINES * h.ep.stats["superseded"]
+            assert h.ep.stats["lines"] >= thrown - lost, str(h.ep.stats)
         print(f"fuzz: {thrown} lines thrown, {h.ep.stats['lines']} parsed, "
               f"{len(strikes)} strikes, {h.ep.stats['connections']} connections, "
               f"slowest tick step {slowest_poll_s * 1e3:.1f} ms")

@@ -111,6 +111,9 @@ class Sessions:
         self.stats: dict[str, int] = {
             "connections": 0, "refused": 0, "lines": 0, "bytes_in": 0, "strikes": 0,
             "dropped_out": 0, "claims_over_limit": 0, "evicted": 0,
+            # Sessions closed because a newer connection said hello with their token:
+            # what they had not yet parsed is dropped with them.
+            "superseded": 0,
         }
 
     # ---- agents ---------------------------------------------------------------------
@@ -280,6 +283,7 @@ class Sessions:
             return
         old = self.live.get(name)
         if old is not None:
+            self.stats["superseded"] += 1
             self.reply(old, {"type": "error", "closing": True,
                              "reason": "superseded by a newer connection with your token"})
             old.agent = None  # the agent is still connected: no Gone for the old session
