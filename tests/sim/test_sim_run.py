@@ -161,3 +161,11 @@ def test_demo_sim_prints_the_demo_json_shape_in_simulated_seconds(tmp_path: Path
     assert out["gain"] > 1.0
     for run in out["runs"].values():
         assert run["duration_s"] == pytest.approx(30.0) and run["membrane"] == "simulated"
+    # The same --out again: refused in one line, exit 2, the first demo's databases kept.
+    before = (tmp_path / "d" / "maxwell" / "run.db").read_bytes()
+    again = subprocess.run([*MAXWELL, "demo", "--sim", "--duration", "30", "--json", "--out",
+                            str(tmp_path / "d"), "--no-report"],
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 2 and "run.db exists" in again.stderr, again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1 and again.stdout == ""
+    assert (tmp_path / "d" / "maxwell" / "run.db").read_bytes() == before

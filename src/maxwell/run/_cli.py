@@ -52,6 +52,15 @@ def _default_out(kind: str) -> Path:
     return Path("runs") / f"{stamp}-{kind}"
 
 
+def demo_out(args: argparse.Namespace, kind: str) -> Path:
+    """The demo's output directory (--out or a new one); refused if it holds a run already."""
+    out = Path(args.out) if args.out else _default_out(kind)
+    for p in ("cfs", "maxwell"):
+        if (out / p / "run.db").exists():
+            raise UsageError(f"{out / p}/run.db exists: choose another --out directory")
+    return out
+
+
 def run_once(
     config: Any,
     *,
@@ -231,10 +240,7 @@ def run_demo(cfg: Any, duration: float, out: Path, roots: Any = None, progress: 
 def _cmd_demo(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config)
     duration = _duration(args, cfg)
-    out = Path(args.out) if args.out else _default_out("demo")
-    for p in ("cfs", "maxwell"):
-        if (out / p / "run.db").exists():
-            raise UsageError(f"{out / p}/run.db exists: choose another --out directory")
+    out = demo_out(args, "demo")
     show = not args.json
     if show:
         from rich.console import Console

@@ -175,14 +175,11 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
 
 def _cmd_demo_sim(args: argparse.Namespace) -> int:
     """`maxwell demo --sim`: the live demo's command, both runs simulated."""
-    from maxwell.run._cli import _default_out, _duration, _load_config, print_demo
+    from maxwell.run._cli import _duration, _load_config, demo_out, print_demo
 
     cfg = _load_config(args.config)
     duration = _duration(args, cfg)
-    out = Path(args.out) if args.out else _default_out("demo-sim")
-    for p in ("cfs", "maxwell"):
-        if (out / p / "run.db").exists():
-            raise UsageError(f"{out / p}/run.db exists: choose another --out directory")
+    out = demo_out(args, "demo-sim")
     result = sim_demo(cfg, args, out, duration)
     if not args.no_report:
         from maxwell.report import write_report
