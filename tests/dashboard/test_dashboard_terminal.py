@@ -55,7 +55,10 @@ class Tmux:
     def start(self, command: str, exit_file: Path, width: int = 120, height: int = 40) -> None:
         env = f"TERM=xterm-256color PYTHONPATH={shlex.quote(str(HERE))}"
         shell = f"{env} {command}; echo $? > {shlex.quote(str(exit_file))}"
-        self("new-session", "-d", "-s", "dash", "-x", str(width), "-y", str(height), shell)
+        # remain-on-exit keeps the pane (and a failing app's traceback) after the
+        # command ends; stderr cannot go to a file, the app draws on it.
+        self("new-session", "-d", "-s", "dash", "-x", str(width), "-y", str(height), shell,
+             ";", "set-option", "-t", "dash", "remain-on-exit", "on")
 
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "dash", check=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,35 @@ def test_a_finished_run_is_one_file(tmp_path: Path) -> None:
     with RunReader(tmp_path) as reader:
         assert len(reader.ticks()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.db"]
+
+
+def test_a_reader_that_sees_the_file_sees_the_tables(tmp_path: Path) -> None:
+    """A dashboard following a run that is starting opens run.db the moment it appears:
+    the schema must already be there (the file is linked into place whole)."""
+    seen: list[set[str]] = []
+    stop = threading.Event()
+    paths = [tmp_path / f"r{i}" / "run.db" for i in range(40)]
+
+    def watch() -> None:
+        for path in paths:
+            while not path.exists() and not stop.is_set():
+                pass
+            if stop.is_set():
+                return
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                seen.append({r[0] for r in db.execute("SELECT name FROM sqlite_master")})
+            finally:
+                db.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for path in paths:
+            Recorder(path).close()
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(seen) == len(paths)
+    assert all("runs" in names for names in seen), [sorted(n) for n in seen if "runs" not in n]
+    assert not [p for p in tmp_path.rglob("*.tmp")]  # no temporary file is left behind

@@ -10,7 +10,9 @@ database file; stdlib only.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -63,12 +65,32 @@ def _schema_sql() -> str:
     return resources.files("maxwell.record").joinpath("schema.sql").read_text()
 
 
+def _create_atomically(path: Path) -> None:
+    """Write the schema into a temporary file and link it into place, so a reader that
+    sees `path` (a dashboard following a run that is starting) always sees the tables."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.unlink(missing_ok=True)
+    db = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        db.executescript(_schema_sql())
+    finally:
+        db.close()
+    try:
+        os.link(tmp, path)  # fails if another writer created it meanwhile: keep theirs
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class Recorder:
     """Append-only writer of one run. Everything written for one tick is one transaction."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            _create_atomically(self.path)
         # isolation_level=None: transactions are explicit (BEGIN/COMMIT per tick).
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
