@@ -81,17 +81,19 @@ def measure(*, workers: int = 2, segment_size: int = 1 << 24, segments: int = 16
         cpu, _wall, _ = _run_scientist(workers, segment_size, _START, _START + 1000)
         startup.append(cpu)
     startup_cpu = statistics.median(startup)
-    points, fractions = [], []
-    for start in starts:
-        rates = []
-        for _ in range(repeats):
+    # Rounds over the magnitudes, not repeats of one: a drift of the machine's speed
+    # (other tenants' load) then shifts every point alike instead of bending the curve.
+    rates: dict[int, list[float]] = {start: [] for start in starts}
+    fractions = []
+    for _ in range(repeats):
+        for start in starts:
             cpu, _wall, lines = _run_scientist(workers, segment_size, start,
                                                start + segments * segment_size)
             work_cpu = max(cpu - startup_cpu, 1e-9)
             numbers = sum(int(x["hi"]) - int(x["lo"]) for x in lines)
-            rates.append(numbers / work_cpu)
+            rates[start].append(numbers / work_cpu)
             fractions.append(min(sum(float(x["cpu_s"]) for x in lines) / work_cpu, 1.0))
-        points.append((float(start), statistics.median(rates)))
+    points = _monotone([(float(s), statistics.median(r)) for s, r in sorted(rates.items())])
     cal = Calibration(
         sieve_rate_points=tuple(points),
         worker_cpu_fraction=statistics.median(fractions),
@@ -109,6 +111,25 @@ def measure(*, workers: int = 2, segment_size: int = 1 << 24, segments: int = 16
     lx, cpn = cal.sieve_curve()
     ref = 1.0 / float(np.interp(math.log(_START), lx, cpn))
     return Calibration(**{**asdict(cal), "sieve_numbers_per_cpu_s": ref})
+
+
+def _monotone(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The rates with the sieve's cost per number made non-decreasing in x (pooling
+    adjacent points that break it): larger numbers have more base primes to strike
+    with, so a rate that rises with x is measurement noise."""
+    blocks: list[list[float]] = []  # [cost sum, count, first index]
+    cost = [1.0 / r for _, r in points]
+    for i, c in enumerate(cost):
+        blocks.append([c, 1, i])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            last = blocks.pop()
+            blocks[-1][0] += last[0]
+            blocks[-1][1] += last[1]
+    out = []
+    for total, n, first in blocks:
+        for j in range(int(first), int(first + n)):
+            out.append((points[j][0], n / total))
+    return out
 
 
 def from_runs(cal: Calibration, run_dirs: list[Path]) -> Calibration:
@@ -217,3 +238,59 @@ def load_series(run_dir: Path) -> tuple[list[float], list[float]]:
         overhead.append(others - f)
         last_t, last_cpu, last_foreign = t.t_s, agents_cpu, t.foreign_cpu_s
     return foreign, overhead
+
+
+def _sieve_cpu_s(units: float, start: float, segment: float,
+                 curve: tuple[np.ndarray, np.ndarray]) -> float:
+    """CPU-seconds the Scientist model spends on its first `units` primes from `start`
+    (segment by segment, as `models.Population.run` charges them)."""
+    from maxwell.sim.models import li
+
+    lx, cpn = curve
+    cpu, done, lo, batch = 0.0, 0.0, float(start), 4096
+    while True:
+        los = lo + segment * np.arange(batch, dtype=np.float64)
+        u = li(los + segment) - li(np.maximum(los, 2.0))
+        cost = segment * np.interp(np.log(np.maximum(los, 2.0)), lx, cpn)
+        cum = done + np.cumsum(u)
+        k = int(np.searchsorted(cum, units))
+        if k < batch:
+            before = float(cum[k - 1]) if k else done
+            part = (units - before) / float(u[k]) if u[k] > 0 else 0.0
+            return cpu + float(cost[:k].sum()) + part * float(cost[k])
+        cpu, done, lo = cpu + float(cost.sum()), float(cum[-1]), lo + segment * batch
+
+
+def sieve_speed(run_dir: Path, cal: Calibration) -> float | None:
+    """How fast a live run's built-in Scientists sieved, relative to `cal`'s rates.
+
+    The CPU the model needs for the units they had verified by the end, divided by
+    the CPU they used after start-up (their whole trees, from the run's last tick).
+    1.0: as calibrated. On a machine shared with other tenants this drifts by tens of
+    per cent from minute to minute (caches and memory bandwidth are shared, and a
+    stand-alone calibration takes a few seconds), so a replay runs at its live run's
+    speed, as it runs with its foreign load. None: no Scientist did verified work.
+    """
+    from maxwell.record import RunReader
+
+    with RunReader(run_dir) as r:
+        cfg = r.config()
+        last: dict[str, Any] = {}
+        for tick_row in r.agent_ticks():
+            last[tick_row.agent] = tick_row
+    model_cpu = live_cpu = 0.0
+    curve = cal.sieve_curve()
+    for agent in cfg.get("agents", []):
+        row = last.get(agent.get("name"))
+        if agent.get("builtin") != "scientist" or row is None or row.work_units <= 0:
+            continue
+        opts = agent.get("options", {})
+        from maxwell.sim.models import model_default
+
+        segment = float(opts.get("segment_size", model_default("scientist", "segment_size")))
+        start = float(opts.get("start", model_default("scientist", "start")))
+        model_cpu += _sieve_cpu_s(float(row.work_units), start, segment, curve)
+        live_cpu += max(float(row.cpu_s) - cal.scientist_startup_cpu_s, 0.0)
+    if model_cpu <= 0 or live_cpu <= 0:
+        return None
+    return model_cpu / live_cpu * cal.sieve_speed

@@ -145,6 +145,9 @@ class Calibration:
     cpu_efficiency: CPU-seconds used per core-second granted (a value below 1 is
     time the agent waits on pipes or its supervisor); startup_s: spawn → hello (its
     first bid); startup_cpu_s: CPU its start-up costs before any work.
+    sieve_speed: work per CPU-second relative to those rates (1: as measured); a
+    replay sets it from its live run (`calibration.sieve_speed`), since this
+    machine's speed per CPU-second drifts with other tenants' load.
     source: how the figures were obtained (a path and date, or "defaults").
     """
 
@@ -154,6 +157,7 @@ class Calibration:
     sieve_rate_points: tuple[tuple[float, float], ...] = ((2.0**27, 9.7e8), (2.0**30, 5.8e8),
                                                           (2.0**33, 5.6e8), (2.0**36, 4.8e8))
     worker_cpu_fraction: float = 0.9
+    sieve_speed: float = 1.0
     scientist_cpu_efficiency: float = 1.0
     scientist_startup_s: float = 0.35
     scientist_startup_cpu_s: float = 0.3
@@ -168,13 +172,13 @@ class Calibration:
     measured: dict[str, Any] = field(default_factory=dict)
 
     def sieve_curve(self) -> tuple[FloatArray, FloatArray]:
-        """(ln x, CPU-seconds per number) at the measured points, ascending in x: the
-        cost is interpolated between them and held flat beyond them."""
+        """(ln x, CPU-seconds per number) at the measured points, ascending in x, at
+        `sieve_speed`: the cost is interpolated between them and held flat beyond them."""
         pts = sorted((x, r) for x, r in self.sieve_rate_points if x > 1 and r > 0)
         if not pts:
             pts = [(2.0**33, self.sieve_numbers_per_cpu_s)]
         return (np.log(np.array([x for x, _ in pts], dtype=np.float64)),
-                1.0 / np.array([r for _, r in pts], dtype=np.float64))
+                1.0 / (self.sieve_speed * np.array([r for _, r in pts], dtype=np.float64)))
 
 
 def li(x: FloatArray) -> FloatArray:
@@ -432,7 +436,7 @@ def build_population(agents: Sequence[AgentModel], calibration: Calibration,
         if a.model == "scientist":
             seg = o["segment_size"]
             row.update(kind=KIND_PRIMES, segment=seg, start=o["start"],
-                       claim_cpu_s=seg / cal.sieve_numbers_per_cpu_s,
+                       claim_cpu_s=seg / (cal.sieve_numbers_per_cpu_s * cal.sieve_speed),
                        report_fraction=cal.worker_cpu_fraction,
                        efficiency=cal.scientist_cpu_efficiency, strategy=BID_VALUE,
                        initial_bid=o["initial_bid"], margin=o["margin"])

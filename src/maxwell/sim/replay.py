@@ -5,14 +5,17 @@ maxwell), takes the config each recorded (so the comparison is always of the
 *current* cast, whatever its funds, bids or pricing), and simulates each with the
 same duration and the same load besides its agents, replayed tick by tick from the
 live run (`calibration.load_series`: the supervisor's own CPU, which heats the
-run's plant, and everyone else's on this shared machine, which only takes cores).
-It reports, for live and sim: the death order, each death's cause and time, and
-the demo's gain in work per Joule. The issue's bar: same order and causes, death
-times within 2 s, gain within 15 %. A cause is the bill that emptied the wallet;
-where live and simulated runs differ only in which bill of the last tick took the
-last cents (the tax is booked before the rent, so a few cents of tax decide it),
-the bill that took most of the wallet over the run must agree instead. Writes only
-the simulated runs' databases under `out_dir`.
+run's plant, and everyone else's on this shared machine, which only takes cores),
+and at the machine's speed per CPU-second during the live run
+(`calibration.sieve_speed`, reported: on a shared machine it drifts by tens of per
+cent between runs a minute apart, so a gain compared without it is partly chance).
+It reports, for live and sim: the death order, each death's cause and time, each
+agent's CPU-seconds, and the demo's gain in work per Joule. The issue's bar: same
+order and causes, death times within 2 s, gain within 15 %. A cause is the bill that
+emptied the wallet; where live and simulated runs differ only in which bill of the
+last tick took the last cents (the tax is booked before the rent, so a few cents of
+tax decide it), the bill that took most of the wallet over the run must agree
+instead. Writes only the simulated runs' databases under `out_dir`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from maxwell.config import validate
 from maxwell.record import RunReader
 from maxwell.report import gain, load_run, run_json
-from maxwell.sim.calibration import load_series
+from maxwell.sim.calibration import load_series, sieve_speed
 from maxwell.sim.models import Calibration
 from maxwell.sim.run import SimOptions, run_sim
 
@@ -68,6 +71,7 @@ def _same_causes(ld: list[tuple[str, str, float]], sd: list[tuple[str, str, floa
 def replay_demo(live_dir: Path, calibration: Calibration, out_dir: Path) -> dict[str, Any]:
     live: dict[str, dict[str, Any]] = {}
     sim: dict[str, dict[str, Any]] = {}
+    speed: dict[str, float | None] = {}
     for policy in POLICIES:
         run_dir = live_dir / policy
         live[policy] = run_json(run_dir)
@@ -83,6 +87,11 @@ def replay_demo(live_dir: Path, calibration: Calibration, out_dir: Path) -> dict
             calibration,
             scientist_startup_s=kinds.get("scientist", calibration.scientist_startup_s),
             miner_startup_s=kinds.get("miner", calibration.miner_startup_s))
+        # And the machine's speed per CPU-second then (it drifts with other tenants'
+        # load): the work its Scientist had verified per CPU-second, against the model.
+        speed[policy] = measured = sieve_speed(run_dir, cal)
+        if measured is not None:
+            cal = dataclasses.replace(cal, sieve_speed=measured)
         foreign, overhead = load_series(run_dir)
         db = run_sim(cfg, SimOptions(out_dir / policy, policy=policy,
                                      duration_s=ticks * cfg.run.tick_s,
@@ -106,6 +115,9 @@ def replay_demo(live_dir: Path, calibration: Calibration, out_dir: Path) -> dict
             "live_dominant_bill": {a: lb[a] for a, _, _ in ld},
             "sim_dominant_bill": {a: sb[a] for a, _, _ in sd},
             "death_time_diff_s": dt, "deaths_within_tolerance": within,
+            "live_sieve_speed": speed[policy],
+            "live_cpu_s": {a: x["cpu_s"] for a, x in live[policy]["agents"].items()},
+            "sim_cpu_s": {a: x["cpu_s"] for a, x in sim[policy]["agents"].items()},
             "live_work_per_j": live[policy]["work_per_j"],
             "sim_work_per_j": sim[policy]["work_per_j"],
             "live_energy_j": live[policy]["energy_j"], "sim_energy_j": sim[policy]["energy_j"],
