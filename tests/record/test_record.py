@@ -118,10 +118,10 @@ def test_a_reader_that_sees_the_file_sees_the_tables(tmp_path: Path) -> None:
 
     def watch() -> None:
         for path in paths:
-            while not path.exists() and not stop.is_set():
-                pass
-            if stop.is_set():
-                return
+            while not path.exists():
+                # Done writing (stop read first: the file may have come meanwhile).
+                if stop.is_set() and not path.exists():
+                    return
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:
                 seen.append({r[0] for r in db.execute("SELECT name FROM sqlite_master")})
