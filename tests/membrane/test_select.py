@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -200,6 +201,35 @@ def test_a_v1_freeze_stuck_in_freezing_is_thawed_and_retried() -> None:
     freeze_v1(f.write, f.read, "fake")
     assert f.writes == [b"FROZEN", b"THAWED", b"FROZEN", b"THAWED", b"FROZEN"]
     assert f.state == b"FROZEN\n"
+
+
+class _SlowFreezer(_StickyFreezer):
+    """A v1 freezer.state that reaches FROZEN once `need_s` have passed since the last
+    FROZEN write (its tasks wait for a CPU on a loaded machine; a thaw starts over)."""
+
+    def __init__(self, need_s: float) -> None:
+        super().__init__(stuck=0)
+        self.need_s = need_s
+        self.since = 0.0
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        self.since = time.monotonic()
+        self.state = b"FREEZING\n" if data == b"FROZEN" else b"THAWED\n"
+
+    def read(self) -> bytes:
+        if self.state == b"FREEZING\n" and time.monotonic() - self.since >= self.need_s:
+            self.state = b"FROZEN\n"
+        return self.state
+
+
+def test_a_slow_v1_freeze_gets_longer_tries_until_it_completes() -> None:
+    from maxwell.membrane._freezer import freeze_v1
+
+    f = _SlowFreezer(need_s=0.3)  # more than a fixed 50 ms window ever waits
+    freeze_v1(f.write, f.read, "fake")
+    assert f.state == b"FROZEN\n"
+    assert f.writes.count(b"FROZEN") <= 4  # 0.05, 0.1, 0.2, then 0.4 s
 
 
 def test_a_v1_freeze_that_never_completes_is_left_thawed() -> None:
