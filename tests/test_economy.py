@@ -15,6 +15,7 @@ from maxwell.economy import (
     BOUNTY_POOL,
     TAX_AUTHORITY,
     TREASURY,
+    WAKE_CORES,
     ConservationError,
     Decisions,
     EconomyParams,
@@ -311,8 +312,14 @@ def random_run(seed: int, enforce: bool, ticks: int = 30) -> list[Decisions]:
         assert d.slots.sum() <= 3
         assert np.all(d.slots[~o.alive] == 0)
         assert np.all(d.slots[d.bankrupt] == 0)
+        # Trials come out of the capacity for sale; wakes add a small quota on top.
+        assert d.trial is not None and d.wake is not None
+        wake_cores = WAKE_CORES * d.wake.sum()
+        assert d.cores.sum() <= d.capacity + wake_cores + 1e-9
+        assert np.all(d.trial <= p.trial_share * 1.0 + 1e-12)
         if enforce:
-            assert not np.any(d.run & (d.slots == 0))
+            # Nobody runs without a slot, a trial or a wake.
+            assert not np.any(d.run & (d.slots == 0) & (d.trial == 0) & ~d.wake)
         else:
             assert not d.kill.any()
         out.append(d)

@@ -80,6 +80,9 @@ class MarketSection(_Section):
     resieve_probability: float = Field(D.RESIEVE_PROBABILITY, ge=0, le=1)
     block_audit_probability: float = Field(D.BLOCK_AUDIT_PROBABILITY, gt=0, le=1)
     probation_claims: int = Field(D.PROBATION_CLAIMS, ge=0)
+    trial_share: float = Field(D.TRIAL_SHARE, ge=0, le=1)
+    trial_cpu_s: float = Field(D.TRIAL_CPU_S, ge=0)
+    wake_every_s: float = Field(D.WAKE_EVERY_S, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> MarketSection:

@@ -34,6 +34,15 @@ PROBATION_CLAIMS = 200  # claims audited with certainty after a fraud is caught
 # The capacity for sale falls by one core per this many credits per core-second of
 # reserve above R_MIN (the thermal loop's actuator; see economy.capacity_for_sale).
 PRICE_PER_CORE = 1.0
+# Value discovery (economy: "Trials"): the share of a proven winner's cores lent to
+# unproven bidders, and the core-seconds of trial an agent gets before its first
+# verified work (a Python agent's start-up plus a first claim fit in one).
+TRIAL_SHARE = 0.1
+TRIAL_CPU_S = 1.0
+# An agent whose standing bid can never win (0 slots, or below r_min) is frozen and
+# could never bid again: every this many seconds it is thawed for one tick on a small
+# quota (economy.WAKE_CORES), billed at the reserve, to re-bid.
+WAKE_EVERY_S = 10.0
 
 # The values above by the key that carries them in the TOML file ("section.key").
 TOML_KEYS: dict[str, float | int | str] = {
@@ -53,4 +62,7 @@ TOML_KEYS: dict[str, float | int | str] = {
     "market.resieve_probability": RESIEVE_PROBABILITY,
     "market.block_audit_probability": BLOCK_AUDIT_PROBABILITY,
     "market.probation_claims": PROBATION_CLAIMS,
+    "market.trial_share": TRIAL_SHARE,
+    "market.trial_cpu_s": TRIAL_CPU_S,
+    "market.wake_every_s": WAKE_EVERY_S,
 }

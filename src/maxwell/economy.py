@@ -24,6 +24,38 @@ only c = K − (r − r_min)/price_per_core cores are sold (`capacity_for_sale`;
 slots while they fit, then part of the next, `sale_weights`), so heat withdraws CPU
 whatever the bids are, and the marginal winner runs on a fraction of a core.
 
+Trials (value discovery). A value bidder learns what its work is worth only from
+verdicts on work it did, and bids only while it runs (a paused agent is frozen), so
+one that never ran keeps its opening bid, and one whose verdicts reached it frozen
+cannot bid on them: where the capacity fits one agent, whoever first measured its
+value can hold the CPU for good and rivals worth more are never tried. So a share
+`trial_share` of the cores held by *proven* winners (agents with verified work whose
+bid could reflect it) is lent each tick to bidders without such a bid (no verified
+work yet, or verdicts that arrived while they were frozen) that bid at least the
+reserve and win nothing: at most `trial_share` of a core each, until each has had
+`trial_cpu_s` core-seconds of trials; they pay the reserve for it. The share is taken
+from proven winners in proportion to the cores they hold (each pays its price for
+what it keeps). Trials are allocated without looking at bids above the reserve (the
+agent furthest into its trial first, then seeded draws made before the auction),
+because a mechanism that learns values and stays truthful must keep exploration
+apart from exploitation (Babaioff, Sharma & Slivkins, "Characterizing truthful
+multi-armed bandit mechanisms", EC 2009): no bid buys a trial, and a trial's price
+is the reserve, not a bid. Lying gains nothing here: trials are bounded per agent
+and priced, a false claim made in one is fined like any other and ends no trial, and
+verified work makes the agent a bidder like the rest. Unproven winners lend nothing:
+an agent without verified income that holds cores is being tried already, at its
+own expense (rent from a finite wallet), and the auction moves on when its money
+runs out. (Lending from them too would discover useful agents sooner, e.g. the
+built-in demo's Scientist ~10 s before the Miner goes bankrupt, and would end the
+demo's Miner by starvation instead of bankruptcy; not done.)
+
+Wakes. A paused agent is frozen and cannot send a new bid: its last bid stands. One
+whose standing bid can never win (0 slots, or a price below r_min) would stay frozen
+for good, so every `wake_every_s` it runs one interval on `WAKE_CORES`, billed at the
+reserve, and may bid again (if it can pay for that: a wake never empties a wallet).
+A hostile agent gains nothing by it: WAKE_CORES per `wake_every_s` at the reserve,
+the least any winner pays.
+
 Order of settlement within a tick, for what happened over the last interval:
 rewards (bounties for verified units, then sponsored income), fines, Landauer's tax;
 then the price and the auction for the next interval, whose winners prepay their
@@ -89,6 +121,7 @@ __all__ = [
     "Transfer",
     "initial_state",
     "step",
+    "trial_grants",
 ]
 
 
@@ -123,6 +156,9 @@ class EconomyParams:
     income_per_s: per agent, credits per second a sponsor pays a living agent out of
     the bounty pool (booked as "grant"); None = nobody.
     history_ticks: how many end-of-tick balances an obituary carries.
+    trial_share, trial_cpu_s: value discovery (module doc, "Trials"); trial_share 0
+    turns trials off. wake_every_s: how often an agent whose bid can never win is
+    thawed for one interval to re-bid (module doc, "Wakes").
     """
 
     agents: tuple[str, ...]
@@ -141,6 +177,9 @@ class EconomyParams:
     price_per_core: float = D.PRICE_PER_CORE
     income_per_s: tuple[float, ...] | None = None
     history_ticks: int = 60
+    trial_share: float = D.TRIAL_SHARE
+    trial_cpu_s: float = D.TRIAL_CPU_S
+    wake_every_s: float = D.WAKE_EVERY_S
 
     def __post_init__(self) -> None:
         n = len(self.agents)
@@ -184,6 +223,12 @@ class EconomyParams:
             raise ValueError("EconomyParams.history_ticks: at least 1")
         if self.price_per_core <= 0:
             raise ValueError("EconomyParams.price_per_core: must be > 0")
+        if not (0.0 <= self.trial_share <= 1.0):
+            raise ValueError("EconomyParams.trial_share: must be in [0, 1]")
+        if not (math.isfinite(self.trial_cpu_s) and self.trial_cpu_s >= 0):
+            raise ValueError("EconomyParams.trial_cpu_s: must be finite and >= 0")
+        if not (math.isfinite(self.wake_every_s) and self.wake_every_s > 0):
+            raise ValueError("EconomyParams.wake_every_s: must be finite and > 0")
 
     @property
     def n_agents(self) -> int:
@@ -232,7 +277,9 @@ class EconomyState:
     memory and the current reserve (credits per core-second). history_ucr: the
     last h end-of-tick wallet arrays (n each), oldest first, shared between states.
     unpaid_ucr: charges never paid, per agent; shortfall_ucr: rewards the pool could
-    not pay.
+    not pay. proven: the agent has had verified work; trial_s: core-seconds of trials
+    it was granted; asleep_s: seconds since it last ran; news: verdicts arrived since
+    it last ran (None: all zero / False).
     """
 
     tick: int
@@ -246,6 +293,10 @@ class EconomyState:
     history_ucr: tuple[IntArray, ...]
     unpaid_ucr: IntArray
     shortfall_ucr: int = 0
+    proven: BoolArray | None = None
+    trial_s: FloatArray | None = None
+    asleep_s: FloatArray | None = None
+    news: BoolArray | None = None
 
     def balance(self, account: str, params: EconomyParams) -> float:
         """One account's balance in credits."""
@@ -317,6 +368,8 @@ class Decisions:
     paid this tick; shortfall: credits of rewards the pool could not pay this tick.
     allocation: the auction's full result (ranking and the tie-break draws).
     capacity: cores offered for sale this interval (the thermal loop's actuator).
+    trial: cores granted as trials (module doc, "Trials"; included in `cores`);
+    wake: agents thawed for this interval to re-bid (module doc, "Wakes").
     """
 
     tick: int
@@ -338,6 +391,8 @@ class Decisions:
     shortfall: float
     allocation: Allocation
     capacity: float = 0.0
+    trial: FloatArray | None = None
+    wake: BoolArray | None = None
 
     @property
     def pid_p(self) -> float:
@@ -376,11 +431,48 @@ def initial_state(params: EconomyParams) -> tuple[EconomyState, Sequence[Transfe
         price=float(start_price),
         history_ucr=(ledger.balances_ucr[:n],),
         unpaid_ucr=np.zeros(n, dtype=np.int64),
+        proven=np.zeros(n, dtype=np.bool_),
+        trial_s=np.zeros(n, dtype=np.float64),
+        asleep_s=np.zeros(n, dtype=np.float64),
+        news=np.zeros(n, dtype=np.bool_),
     )
     return state, ledger.drain()
 
 
 MIN_CAPACITY_CORES = 0.01  # the smallest CPU quota a cgroup enforces (1 ms per 100 ms)
+WAKE_CORES = 0.05  # a woken agent's quota: enough for a Python agent to read its ticks and bid
+
+
+def trial_grants(
+    eligible: BoolArray,
+    trial_s: FloatArray,
+    lendable: float,
+    each_cores: float,
+    budget_s: float,
+    dt_s: float,
+    keys: FloatArray,
+) -> FloatArray:
+    """Cores of trial per agent for the next interval (module doc, "Trials").
+
+    Up to `lendable` cores go to the `eligible` agents, at most `each_cores` each and
+    never past `budget_s` core-seconds of trials in all (`trial_s` granted so far):
+    the agent furthest into its trial first (so trials finish rather than spread
+    thin), equal ones in the order of `keys` (per agent: seeded draws, lower first).
+    Bids play no part.
+    """
+    n = eligible.size
+    out = np.zeros(n, dtype=np.float64)
+    idx = np.flatnonzero(eligible)
+    if idx.size == 0 or lendable <= 0:
+        return out
+    room = np.minimum(each_cores, np.maximum(budget_s - trial_s[idx], 0.0) / dt_s)
+    order = np.lexsort((keys[idx], -trial_s[idx]))
+    room = room[order]
+    # Fill in order: each takes its room while the lendable cores last.
+    before = np.concatenate(([0.0], np.cumsum(room)[:-1]))
+    got = np.clip(lendable - before, 0.0, room)
+    out[idx[order]] = got
+    return out
 
 
 def capacity_for_sale(price: float, params: EconomyParams) -> float:
@@ -523,6 +615,23 @@ def step(
     price = float(pid_out.u[0])
     capacity = capacity_for_sale(price, params)
     bidders = member & alive & (cause == 0)
+    proven = (state.proven if state.proven is not None else np.zeros(n, dtype=np.bool_)) | (
+        work_units > 0
+    )
+    # Verdicts the agent has not read yet: it reads them in the next interval it runs.
+    news = (state.news if state.news is not None else np.zeros(n, dtype=np.bool_)) | (
+        (work_units > 0) | (frauds > 0)
+    )
+    trial_s = state.trial_s if state.trial_s is not None else np.zeros(n, dtype=np.float64)
+    # Trial candidates, and their order's draws, before the auction: the draws must
+    # not depend on how many ties the bids made the auction break.
+    candidate = np.zeros(n, dtype=np.bool_)
+    trial_keys = np.zeros(0)
+    if params.trial_share > 0 and params.trial_cpu_s > 0 and bool((proven & bidders).any()):
+        candidate = (bidders & (~proven | news) & (trial_s < params.trial_cpu_s - 1e-12)
+                     & (bid_slots > 0) & (bid_price >= price))
+        if candidate.any():
+            trial_keys = rng.random(int(candidate.sum()))
     alloc = gsp(
         bid_price,
         np.where(bidders, bid_slots, 0),
@@ -531,19 +640,54 @@ def step(
         rng,
         dt_s=obs.dt_s,
     )
+    asleep_s = state.asleep_s if state.asleep_s is not None else np.zeros(n, dtype=np.float64)
+    won_cores = np.asarray(alloc.cores, dtype=np.float64)
+    payment = np.asarray(alloc.payment, dtype=np.float64)
+    trial = np.zeros(n, dtype=np.float64)
+    if trial_keys.size:
+        keys = np.zeros(n)
+        keys[candidate] = trial_keys
+        eligible = candidate & (alloc.slots == 0)
+        lender = bidders & proven & (alloc.slots > 0)
+        held = float(won_cores[lender].sum())
+        if held > 0 and eligible.any():
+            trial = trial_grants(eligible, trial_s, params.trial_share * min(capacity, held),
+                                 params.trial_share * float(params.weights[0]),
+                                 params.trial_cpu_s, obs.dt_s, keys)
+            lent = float(trial.sum())
+            if lent > 0:
+                # Proven winners keep (1 − lent/held) of their cores and pay their
+                # price for what they keep.
+                keep = np.where(lender, 1.0 - lent / held, 1.0)
+                won_cores = won_cores * keep
+                payment = payment * keep
+                payment = payment + trial * price * obs.dt_s
+    # Wakes (module doc): a paused agent whose standing bid can never win, asleep for
+    # wake_every_s, runs one interval on WAKE_CORES to bid again.
+    # Only one that can pay for it: a wake must never be what empties a wallet.
+    never = (bid_slots <= 0) | (bid_price < params.limits.r_min)
+    wake = (params.enforce & bidders & never & (alloc.slots == 0) & (trial == 0)
+            & (asleep_s + obs.dt_s >= params.wake_every_s - 1e-9))
+    if wake.any():
+        wake &= ledger.balances_view[:n] > to_ucr(WAKE_CORES * price * obs.dt_s)
+    if wake.any():
+        payment = payment + np.where(wake, WAKE_CORES * price * obs.dt_s, 0.0)
     rent_want = np.zeros(n, dtype=np.int64)
-    winners = np.flatnonzero(alloc.slots > 0)
-    rent_want[winners] = to_ucr(alloc.payment[winners])
+    payers = np.flatnonzero(payment > 0)
+    rent_want[payers] = to_ucr(payment[payers])
     rent_ucr = bill(rent_want, treasury, "rent", "rent")
 
     newly_bankrupt = cause != 0
     bankrupt = state.bankrupt | newly_bankrupt
     # A bankrupt winner forfeits its slots (and what it paid): nobody runs on credit.
-    slots = np.where(bankrupt | ~alive, 0, alloc.slots).astype(np.int64)
-    cores = np.where(slots > 0, alloc.cores, 0.0)
+    out = bankrupt | ~alive
+    slots = np.where(out, 0, alloc.slots).astype(np.int64)
+    trial = np.where(out, 0.0, trial)
+    wake = wake & ~out
+    cores = np.where(slots > 0, won_cores, 0.0) + trial + np.where(wake, WAKE_CORES, 0.0)
     if params.enforce:
         kill = newly_bankrupt & alive
-        run = alive & ~bankrupt & (slots > 0)
+        run = alive & ~bankrupt & (cores > 0)
         alive_next = alive & ~newly_bankrupt
     else:
         kill = np.zeros(n, dtype=np.bool_)
@@ -582,6 +726,10 @@ def step(
         history_ucr=history,
         unpaid_ucr=state.unpaid_ucr + unpaid,
         shortfall_ucr=state.shortfall_ucr + shortfall_ucr,
+        proven=proven,
+        trial_s=trial_s + trial * obs.dt_s,
+        asleep_s=np.where(run, 0.0, asleep_s + obs.dt_s),
+        news=news & ~run,
     )
 
     def credits(x: IntArray) -> FloatArray:
@@ -607,5 +755,7 @@ def step(
         shortfall=shortfall_ucr / UCR_PER_CREDIT,
         allocation=alloc,
         capacity=capacity,
+        trial=trial,
+        wake=wake,
     )
     return new_state, decisions

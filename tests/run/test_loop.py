@@ -264,7 +264,7 @@ def test_the_grace_lasts_while_agents_keep_saying_hello_but_not_forever() -> Non
     names = [f"a{i}" for i in range(len(hello_at))]
     cfg = config([{"name": a, "funds": 100.0, "default_bid": 0.0} for a in names]
                  + [{"name": "mute", "funds": 100.0, "default_bid": 0.0}],
-                 market={"slots": 1, "r_min": 0.05},
+                 market={"slots": 1, "r_min": 0.05, "wake_every_s": 100.0},
                  run={"duration_s": 12.0, "startup_grace_s": 2.0})
     models = [ModelAgent(a, hello_at_s=t, bid=(0.2, 1)) for a, t in zip(names, hello_at,
                                                                           strict=True)]
@@ -273,6 +273,21 @@ def test_the_grace_lasts_while_agents_keep_saying_hello_but_not_forever() -> Non
     assert w.loop.said_hello.tolist() == [True] * 5 + [False, False]
     paused = _pause_ticks(w)
     assert paused["mute"] == paused["a5"] == 8.0
+
+
+def test_an_agent_frozen_before_its_hello_is_woken_and_joins() -> None:
+    # Its default bid (0) can never win, so it is thawed every wake_every_s for one
+    # interval (economy: "Wakes"): it says hello then and bids for real.
+    cfg = config([{"name": "early", "funds": 100.0, "default_bid": 1.0},
+                  {"name": "late", "funds": 100.0, "default_bid": 0.0}],
+                 market={"slots": 1, "r_min": 0.05, "wake_every_s": 4.0},
+                 run={"duration_s": 20.0, "startup_grace_s": 2.0})
+    w = make_world(cfg, [ModelAgent("early", bid=(1.0, 1)),
+                         ModelAgent("late", hello_at_s=9.0, bid=(5.0, 1))])
+    w.loop.run()
+    assert w.loop.said_hello.tolist() == [True, True]
+    resumed = [a for _, _, a in w.sink.events("resume")]
+    assert "late" in resumed
 
 
 def test_start_up_is_not_billed_as_the_first_tick() -> None:

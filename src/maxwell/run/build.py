@@ -140,6 +140,9 @@ def economy_params(cfg: Config, gains: Any) -> economy.EconomyParams:
         fine_per_fraud=m.fine_per_fraud,
         bounty_pool=m.bounty_pool,
         income_per_s=tuple(a.income_per_s for a in cfg.agents),
+        trial_share=m.trial_share,
+        trial_cpu_s=m.trial_cpu_s,
+        wake_every_s=m.wake_every_s,
     )
 
 
