@@ -312,10 +312,10 @@ def random_run(seed: int, enforce: bool, ticks: int = 30) -> list[Decisions]:
         assert d.slots.sum() <= 3
         assert np.all(d.slots[~o.alive] == 0)
         assert np.all(d.slots[d.bankrupt] == 0)
-        # Trials come out of the capacity for sale; wakes add a small quota on top.
+        # Trials and wakes come out of the capacity for sale: nothing runs beyond it.
         assert d.trial is not None and d.wake is not None
-        wake_cores = WAKE_CORES * d.wake.sum()
-        assert d.cores.sum() <= d.capacity + wake_cores + 1e-9
+        assert d.cores.sum() <= d.capacity + 1e-9
+        assert np.all(d.cores[d.wake] == WAKE_CORES)
         assert np.all(d.trial <= p.trial_share * 1.0 + 1e-12)
         if enforce:
             # Nobody runs without a slot, a trial or a wake.

@@ -51,10 +51,16 @@ demo's Miner by starvation instead of bankruptcy; not done.)
 
 Wakes. A paused agent is frozen and cannot send a new bid: its last bid stands. One
 whose standing bid can never win (0 slots, or a price below r_min) would stay frozen
-for good, so every `wake_every_s` it runs one interval on `WAKE_CORES`, billed at the
-reserve, and may bid again (if it can pay for that: a wake never empties a wallet).
-A hostile agent gains nothing by it: WAKE_CORES per `wake_every_s` at the reserve,
-the least any winner pays.
+for good, so once it has slept `wake_every_s` it runs one interval on `WAKE_CORES`,
+billed at the reserve, and may bid again (if it can pay for that: a wake never
+empties a wallet). Wakes come out of the capacity for sale before the auction, at
+most `WAKE_SHARE` of it in one interval (at least one agent while the capacity is
+twice WAKE_CORES or more): the longest asleep first, equal ones by seeded draws.
+Otherwise agents that all fell asleep together would all wake in the same interval,
+on top of what the thermal loop allows, and a crowd of agents bidding for nothing
+could take the winners' CPU at the reserve every `wake_every_s` (10⁴ of them: 500
+cores). A hostile agent gains nothing by a wake: WAKE_CORES, at most once per
+`wake_every_s`, at the reserve, the least any winner pays.
 
 Order of settlement within a tick, for what happened over the last interval:
 rewards (bounties for verified units, then sponsored income), fines, Landauer's tax;
@@ -122,6 +128,7 @@ __all__ = [
     "initial_state",
     "step",
     "trial_grants",
+    "wake_grants",
 ]
 
 
@@ -441,6 +448,7 @@ def initial_state(params: EconomyParams) -> tuple[EconomyState, Sequence[Transfe
 
 MIN_CAPACITY_CORES = 0.01  # the smallest CPU quota a cgroup enforces (1 ms per 100 ms)
 WAKE_CORES = 0.05  # a woken agent's quota: enough for a Python agent to read its ticks and bid
+WAKE_SHARE = 0.05  # of the capacity for sale: the most that wakes take in one interval
 
 
 def trial_grants(
@@ -472,6 +480,27 @@ def trial_grants(
     before = np.concatenate(([0.0], np.cumsum(room)[:-1]))
     got = np.clip(lendable - before, 0.0, room)
     out[idx[order]] = got
+    return out
+
+
+def wake_grants(due: BoolArray, asleep_s: FloatArray, capacity: float,
+                rng: np.random.Generator) -> BoolArray:
+    """The agents woken for the next interval (module doc, "Wakes") among those `due`.
+
+    At most WAKE_SHARE of `capacity` in WAKE_CORES each (one agent while the capacity
+    is at least 2·WAKE_CORES), the longest asleep first; equal ones in the order of
+    seeded draws, made only when not every due agent fits.
+    """
+    out = np.zeros(due.size, dtype=np.bool_)
+    idx = np.flatnonzero(due)
+    if idx.size == 0 or capacity < 2 * WAKE_CORES - 1e-12:
+        return out
+    room = max(1, math.floor(WAKE_SHARE * capacity / WAKE_CORES + 1e-9))
+    if idx.size <= room:
+        out[idx] = True
+        return out
+    order = np.lexsort((rng.random(idx.size), -asleep_s[idx]))
+    out[idx[order[:room]]] = True
     return out
 
 
@@ -632,15 +661,27 @@ def step(
                      & (bid_slots > 0) & (bid_price >= price))
         if candidate.any():
             trial_keys = rng.random(int(candidate.sum()))
+    # Wakes (module doc): a paused agent whose standing bid can never win (so it wins
+    # nothing in this auction either), asleep for wake_every_s, runs one interval on
+    # WAKE_CORES to bid again, out of the capacity for sale. Only one that can pay for
+    # it: a wake must never be what empties a wallet.
+    asleep_s = state.asleep_s if state.asleep_s is not None else np.zeros(n, dtype=np.float64)
+    wake = np.zeros(n, dtype=np.bool_)
+    if params.enforce:
+        never = (bid_slots <= 0) | (bid_price < params.limits.r_min)
+        due = bidders & never & (asleep_s + obs.dt_s >= params.wake_every_s - 1e-9)
+        if due.any():
+            due &= ledger.balances_view[:n] > to_ucr(WAKE_CORES * price * obs.dt_s)
+            wake = wake_grants(due, asleep_s, capacity, rng)
+    woken_cores = WAKE_CORES * float(np.count_nonzero(wake))
     alloc = gsp(
         bid_price,
         np.where(bidders, bid_slots, 0),
         price,
-        sale_weights(params.weights, capacity),
+        sale_weights(params.weights, capacity - woken_cores),
         rng,
         dt_s=obs.dt_s,
     )
-    asleep_s = state.asleep_s if state.asleep_s is not None else np.zeros(n, dtype=np.float64)
     won_cores = np.asarray(alloc.cores, dtype=np.float64)
     payment = np.asarray(alloc.payment, dtype=np.float64)
     trial = np.zeros(n, dtype=np.float64)
@@ -651,7 +692,8 @@ def step(
         lender = bidders & proven & (alloc.slots > 0)
         held = float(won_cores[lender].sum())
         if held > 0 and eligible.any():
-            trial = trial_grants(eligible, trial_s, params.trial_share * min(capacity, held),
+            trial = trial_grants(eligible, trial_s,
+                                 params.trial_share * min(capacity - woken_cores, held),
                                  params.trial_share * float(params.weights[0]),
                                  params.trial_cpu_s, obs.dt_s, keys)
             lent = float(trial.sum())
@@ -662,14 +704,6 @@ def step(
                 won_cores = won_cores * keep
                 payment = payment * keep
                 payment = payment + trial * price * obs.dt_s
-    # Wakes (module doc): a paused agent whose standing bid can never win, asleep for
-    # wake_every_s, runs one interval on WAKE_CORES to bid again.
-    # Only one that can pay for it: a wake must never be what empties a wallet.
-    never = (bid_slots <= 0) | (bid_price < params.limits.r_min)
-    wake = (params.enforce & bidders & never & (alloc.slots == 0) & (trial == 0)
-            & (asleep_s + obs.dt_s >= params.wake_every_s - 1e-9))
-    if wake.any():
-        wake &= ledger.balances_view[:n] > to_ucr(WAKE_CORES * price * obs.dt_s)
     if wake.any():
         payment = payment + np.where(wake, WAKE_CORES * price * obs.dt_s, 0.0)
     rent_want = np.zeros(n, dtype=np.int64)

@@ -18,12 +18,14 @@ from maxwell.agents.scientist import ValueBidder
 from maxwell.control import PIDGains, PIDLimits
 from maxwell.economy import (
     WAKE_CORES,
+    WAKE_SHARE,
     EconomyParams,
     EconomyState,
     Observation,
     initial_state,
     step,
     trial_grants,
+    wake_grants,
 )
 
 BOUNTY = 1e-6
@@ -236,3 +238,49 @@ def test_verdicts_that_reach_a_frozen_agent_earn_it_a_trial() -> None:
     assert d.trial is not None and d.trial[1] == p.trial_share and d.run[1]
     s, d = step(s, obs(2, 2.0, bid_price=bid, bid_slots=one), p, rng)
     assert d.trial is not None and d.trial[1] == 0.0 and not d.run[1]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 120), st.integers(1, 2), st.integers(0, 2**31))
+def test_a_crowd_that_bids_for_nothing_cannot_take_the_winners_cpu(
+    sleepers: int, slots: int, seed: int
+) -> None:
+    # A hostile crowd: agents that bid for no slot (or below r_min) fall asleep together
+    # and would all be thawed in the same interval, each on WAKE_CORES at the reserve,
+    # on top of what the thermal loop sells. Wakes come out of the capacity for sale,
+    # at most WAKE_SHARE of it per interval, so the paying winner keeps the rest, and
+    # every sleeper is still woken, in turn (the longest asleep first).
+    n = 1 + sleepers
+    p = params(n, slots=slots, wake_every_s=10.0)
+    s, _ = initial_state(p)
+    rng = np.random.default_rng(seed)
+    price = np.full(n, 0.01)  # below r_min: can never win
+    price[0] = 3.0
+    nslots = np.where(np.arange(n) % 2 == 0, 1, 0).astype(np.int64)  # or bids for nothing
+    nslots[0] = slots
+    room = max(1, int(WAKE_SHARE * slots / WAKE_CORES + 1e-9))
+    ticks = 10 + 2 * (sleepers // room + 1)
+    last_woken = np.zeros(n)
+    woken = np.zeros(n, dtype=np.int64)
+    for t in range(ticks):
+        s, d = step(s, obs(n, float(t + 1), bid_price=price, bid_slots=nslots), p, rng)
+        assert d.wake is not None
+        assert d.cores.sum() <= d.capacity + 1e-9
+        assert d.wake.sum() <= room
+        assert d.cores[0] >= d.capacity - room * WAKE_CORES - 1e-9
+        # Never twice within wake_every_s.
+        again = d.wake & (woken > 0)
+        assert np.all(t + 1 - last_woken[again] >= p.wake_every_s - 1e-9)
+        last_woken[d.wake] = t + 1
+        woken += d.wake
+    assert woken[0] == 0 and np.all(woken[1:] >= 1), "every sleeper gets its turn"
+
+
+def test_wakes_go_to_the_longest_asleep_and_need_room() -> None:
+    due = np.ones(6, dtype=bool)
+    asleep = np.array([10.0, 30.0, 10.0, 20.0, 10.0, 10.0])
+    got = wake_grants(due, asleep, 2.0, np.random.default_rng(0))  # room: 2
+    assert got.tolist() == [False, True, False, True, False, False]
+    assert wake_grants(due, asleep, 1.0, np.random.default_rng(0)).sum() == 1
+    # A die so hot that almost nothing is for sale wakes nobody.
+    assert not wake_grants(due, asleep, 2 * WAKE_CORES - 0.01, np.random.default_rng(0)).any()
