@@ -60,7 +60,13 @@ def test_live_baselines_apply_through_the_membrane(tmp_path):
 
 def test_ladder_table_reads_compare_results(tmp_path):
     from maxwell.experiments.compare import compare_sim
-    from maxwell.experiments.report import ladder_markdown, markdown_table, write_report
+    from maxwell.experiments.report import (
+        ladder_by_policy,
+        ladder_markdown,
+        ladder_readme,
+        markdown_table,
+        write_report,
+    )
 
     scn = _short()
     res = compare_sim(scn, ["cfs", "watchdog:10", "weights", "oracle", "maxwell",
@@ -73,6 +79,19 @@ def test_ladder_table_reads_compare_results(tmp_path):
     assert all(f.exists() and f.stat().st_size > 0 for f in files)
     assert "× oracle" in markdown_table(res)
     assert "| demo | simulated | 3 |" in ladder_markdown([res])
+    mx = res["policies"]["maxwell"]
+    by_policy = ladder_by_policy([res], "experiments/ladder")
+    assert by_policy.splitlines()[0] == ("| scenario | cfs | watchdog:10 | weights | oracle"
+                                         " | maxwell | maxwell-lambda0 |")
+    row = by_policy.splitlines()[2]
+    assert row.startswith("| [demo](experiments/ladder/demo/report.md) | ")
+    assert (f"| {mx['oracle_fraction']['median']:.3g} / "
+            f"{mx['time_above_setpoint_s']['median']:.3g} / {mx['false_kills']['total']} |") in row
+    short = ladder_readme([res]).splitlines()
+    assert "**maxwell**" in short[0] and short[2].startswith("| demo | ")
+    assert (f"**{mx['oracle_fraction']['median']:.2f} "
+            f"({mx['time_above_setpoint_s']['median']:.0f} s)**") in short[2]
+    assert short[2].count("—") == 3  # thermal-cap, watchdog:30, no-reserve were not run
 
 
 def test_merge_replaces_the_rerun_policies(tmp_path):

@@ -57,6 +57,12 @@ def register(commands: Commands) -> None:
         " policy's value per J as a fraction of the oracle's and Maxwell's verdict against"
         " the watchdog and the weights baselines.")
     lad.add_argument("dirs", nargs="+", metavar="DIR", help="compare --out directories")
+    lad.add_argument("--table", choices=("summary", "policies", "readme"), default="summary",
+                     help="summary: × oracle with intervals and Maxwell's verdicts (default);"
+                     " policies: every policy's × oracle / s above setpoint / false kills;"
+                     " readme: the README's short table")
+    lad.add_argument("--link-root", metavar="PATH",
+                     help="policies table: link each scenario to PATH/NAME/report.md")
     lad.set_defaults(func=_ladder)
 
     mg = commands.experiment.add_parser(
@@ -191,9 +197,15 @@ def _clean(x: Any) -> Any:
 
 
 def _ladder(args: argparse.Namespace) -> int:
-    from maxwell.experiments.report import ladder_markdown
+    from maxwell.experiments.report import ladder_by_policy, ladder_markdown, ladder_readme
 
-    print(ladder_markdown([_read_result(d) for d in args.dirs]))
+    results = [_read_result(d) for d in args.dirs]
+    if args.table == "policies":
+        print(ladder_by_policy(results, args.link_root))
+    elif args.table == "readme":
+        print(ladder_readme(results))
+    else:
+        print(ladder_markdown(results))
     return 0
 
 

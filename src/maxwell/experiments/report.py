@@ -235,3 +235,54 @@ def ladder_markdown(results: list[dict[str, Any]]) -> str:
                     + " | ".join(cells)
                     + f" | {mark('watchdog:10')} / {mark('watchdog:30')} / {mark('weights')} |")
     return head + "\n".join(rows) + "\n"
+
+
+def _link(r: dict[str, Any], link_root: str | None) -> str:
+    name = str(r["scenario"])
+    return f"[{name}]({link_root}/{name}/report.md)" if link_root else name
+
+
+def ladder_by_policy(results: list[dict[str, Any]], link_root: str | None = None) -> str:
+    """One row per scenario, one column per policy (every policy of the first result):
+    value per J × oracle (median) / seconds above the setpoint (median) / false kills
+    of useful agents (total over the seeds). `link_root`: link each scenario to
+    LINK_ROOT/NAME/report.md."""
+    policies = list(results[0]["policies"]) if results else []
+    head = ("| scenario | " + " | ".join(policies) + " |\n"
+            + "| --- " * (1 + len(policies)) + "|\n")
+    rows = []
+    for r in results:
+        cells = []
+        for p in policies:
+            e = r["policies"].get(p)
+            cells.append("—" if e is None else (
+                f"{_fmt(e['oracle_fraction']['median'], 3)}"
+                f" / {_fmt(e['time_above_setpoint_s']['median'], 3)}"
+                f" / {e['false_kills']['total']}"))
+        rows.append(f"| {_link(r, link_root)} | " + " | ".join(cells) + " |")
+    return head + "\n".join(rows) + "\n"
+
+
+README_COLUMNS = (*LADDER_COLUMNS, "maxwell-no-reserve")
+
+
+def ladder_readme(results: list[dict[str, Any]]) -> str:
+    """The README's short ladder: value per J × oracle (median, 2 digits) and, in
+    brackets, the median seconds above the setpoint, Maxwell's column in bold."""
+    names = ["**maxwell**" if c == "maxwell" else
+             ("maxwell, no reserve" if c == "maxwell-no-reserve" else c) for c in README_COLUMNS]
+    head = ("| scenario | " + " | ".join(names) + " |\n"
+            + "| --- " * (1 + len(names)) + "|\n")
+    rows = []
+    for r in results:
+        cells = []
+        for c in README_COLUMNS:
+            e = r["policies"].get(c)
+            if e is None:
+                cells.append("—")
+                continue
+            cell = (f"{e['oracle_fraction']['median']:.2f}"
+                    f" ({e['time_above_setpoint_s']['median']:.0f} s)")
+            cells.append(f"**{cell}**" if c == "maxwell" else cell)
+        rows.append(f"| {r['scenario']} | " + " | ".join(cells) + " |")
+    return head + "\n".join(rows) + "\n"
