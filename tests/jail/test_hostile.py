@@ -76,6 +76,35 @@ def _events(h: object) -> str:
     return (v2 / "cgroup.events").read_text() if v2 is not None else "frozen 0"
 
 
+def test_cannot_join_signal_or_ptrace_the_jails_helpers(cell: Cell) -> None:
+    """bwrap's monitor and pid-1 reaper sit unfrozen in `<agent>+jail` once the agent has
+    been paused: the agent can neither move into that cgroup nor signal or ptrace them."""
+    _needs_cgroups(cell)
+    if cell.level != "bwrap":
+        pytest.skip("only bwrap puts helper processes (monitor, pid-1 reaper) in a tree")
+    from maxwell.membrane._cgroup import read_procs
+
+    h = cell.spawn("helped", "daemonize", "stay")
+    log = cell.logs / "helped.log"
+    deadline = time.monotonic() + 30
+    while not (log.exists() and "left a daemon" in log.read_text()):  # its orphan is pid 1's
+        assert time.monotonic() < deadline and h.alive(), "agent did not start"
+        time.sleep(0.01)
+    h.pause()
+    h.resume()
+    assert isinstance(h, CgroupHandle) and h._helpers is not None
+    helpers = sorted(read_procs(h._helpers))
+    assert len(helpers) == 2
+    # Its own helpers' cgroup, by the host's path; pid 1 of its pid namespace is the reaper.
+    own = h._helpers.parent / ("joiner" + h._helpers.name[len("helped"):])
+    v = cell.run("joiner", "write", "0", str(own / "cgroup.procs"),
+                 str(h._helpers / "cgroup.procs"))
+    assert not v["escaped"], v
+    v = cell.run("parricide", "signal", "9:1", "15:1", *[f"9:{p}" for p in helpers])
+    assert not v["escaped"], v
+    assert sorted(read_procs(h._helpers)) == helpers and h.alive() and h.verify() == []
+
+
 def test_cannot_lift_its_own_quota(cell: Cell) -> None:
     _needs_cgroups(cell)
     if "cpu_quota" not in cell.backend.capabilities:

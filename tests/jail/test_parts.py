@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from maxwell.membrane import AgentSpec, MembraneError, _seccomp, select_backend
+from maxwell.membrane import AgentSpec, Backend, MembraneError, _seccomp, select_backend
 from maxwell.membrane._jail import Jail, JailConfig, UidPool, best_level, live_uids, pieces
 
 from .conftest import skip_unless_level
@@ -249,3 +249,74 @@ def test_bad_jail_config_is_one_line_naming_the_key(text: str, key: str) -> None
         validate(tomllib.loads(text + agents))
     msg = str(err.value)
     assert key in msg and "\n" not in msg, msg
+
+
+def _cgroup_tier(tier: str) -> object:
+    from maxwell.membrane._cgroup import CgroupBackend, discover, tier_availability
+
+    root = Path("/sys/fs/cgroup")
+    h = discover(root)
+    if tier == "cgroup2-freeze":  # pure v2 without the cpu controller: cpu.stat accounting
+        if h.v2 is None or not os.access(h.v2, os.W_OK) or "cpu" in h.v2_controllers:
+            pytest.skip("needs a writable v2 tree without the cpu controller (else: cgroup2)")
+        return CgroupBackend("cgroup2", root, allow_no_cpu=True)
+    avail = tier_availability(tier, h)
+    if not avail.ok:
+        pytest.skip(f"{tier} not available here: {avail.reason}")
+    return CgroupBackend(tier, root)
+
+
+@pytest.mark.parametrize("tier", ["cgroup2", "cgroup2-freeze", "hybrid", "cgroup1"])
+def test_a_pause_freezes_the_agent_not_the_jails_helpers(tier: str) -> None:
+    """bwrap's monitor and pid-1 reaper leave the freezer cgroup at the first confirmed
+    pause (so a pause waits for the agent's processes only); every process of the agent
+    stays in it, frozen; anything else found in the helpers' cgroup is moved back and
+    reported; the kill takes the helpers' cgroup along."""
+    skip_unless_level("bwrap")
+    from maxwell.membrane import _proc
+    from maxwell.membrane._cgroup import CgroupHandle, read_procs
+
+    from .conftest import _uid
+
+    backend = _cgroup_tier(tier)
+    assert isinstance(backend, Backend)
+    jail = Jail(JailConfig(mode="bwrap"))
+    try:
+        h = backend.spawn(AgentSpec("helped", ["/bin/sh", "-c", "sleep 60 & sleep 60"],
+                                    jail=jail.request()))
+        assert isinstance(h, CgroupHandle) and h._helpers is not None
+        uid = jail.uid_of("helped")
+        deadline = time.monotonic() + 20
+        while len([p for p in h.pids() if _uid(p) == uid]) < 3:  # sh and its two sleeps
+            assert time.monotonic() < deadline, "agent did not start"
+            time.sleep(0.01)
+        freezer_cg = h._v2 if h._v2 is not None else h._freezer
+        assert freezer_cg is not None
+        h.pause()
+        assert h.frozen()
+        reaper = _proc.children(h.pid)
+        assert sorted(read_procs(h._helpers)) == sorted([h.pid, *reaper]) and len(reaper) == 1
+        assert all(_uid(p) == 0 for p in read_procs(h._helpers))
+        mine = [p for p in _proc.all_pids() if _uid(p) == uid]
+        assert len(mine) == 3 and set(mine) <= set(read_procs(freezer_cg))
+        assert h.verify() == []
+        # A process of the agent in the helpers' (unfrozen) cgroup is a hole: found, moved back.
+        (h._helpers / "cgroup.procs").write_text(str(mine[-1]))
+        drift = h.verify()
+        assert len(drift) == 1 and f"process {mine[-1]}" in drift[0], drift
+        assert mine[-1] in read_procs(freezer_cg)
+        deadline = time.monotonic() + 10  # the moved task freezes once it next runs
+        while not h.frozen():
+            assert time.monotonic() < deadline, "the moved-back process did not freeze"
+            time.sleep(0.01)
+        h.resume()
+        assert h.usage().cpu_s > 0 and h.usage().nprocs == 3
+        h.kill()
+        assert not h._helpers.exists() and not freezer_cg.exists()
+        deadline = time.monotonic() + 5
+        while uid in live_uids() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert uid not in live_uids()
+    finally:
+        backend.close()
+        jail.close()

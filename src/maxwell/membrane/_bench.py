@@ -8,8 +8,10 @@ still moved, the stop time is when it last moved). `stop_*`: the same request
 without waiting for the kernel (pause(wait=False)); the counter alone tells when
 the agent stopped. `resume_*`: request → the counter moves again. The agent runs jailed at the
 level `--jail` gives (default: the best here), and `spawn` times spawn() up to
-the agent's first write, bare and jailed. Touches only the processes and
-cgroups it creates.
+the agent's first write, bare and jailed. `--jail-pair` adds, per tier, a bare and
+a jailed agent measured in alternating blocks of cycles (the one not measured
+stays frozen), so both sides of the comparison see the same machine load.
+Touches only the processes and cgroups it creates.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ NAP_S = 0.00005
 # keep it off that CPU, so the bench naps from the start.
 SPIN_NS = 0
 SPIN_STOP_NS = 100_000
+PAIR_BLOCK = 10  # `--jail-pair`: bare and jailed cycles alternate in blocks of this many
 
 
 def _pct(sorted_us: list[float], q: float) -> float:
@@ -97,6 +100,76 @@ def _settle(
             time.sleep(NAP_S)
 
 
+class _Agent:
+    """One busy bench agent and the counter it bumps (a shared mmap'ed file)."""
+
+    def __init__(self, backend: Any, name: str, tmp: Path, nice: int, jail: Any) -> None:
+        path = tmp / f"{name}.counter"
+        path.write_bytes(b"\0" * 8)
+        # A jailed agent is another uid: it passes through the directory to its counter.
+        os.chmod(path, 0o666)
+        fd = os.open(path, os.O_RDWR)
+        self.m = mmap.mmap(fd, 8)
+        os.close(fd)
+        self.h = backend.spawn(
+            AgentSpec(
+                name,
+                [sys.executable, "-c", AGENT_CODE, str(path), str(nice)],
+                jail=jail.request(rw=[path]) if jail is not None else None,
+            )
+        )
+
+    def read(self) -> int:
+        return int(struct.unpack_from("Q", self.m, 0)[0])
+
+    def wait_started(self, what: str) -> None:
+        deadline = time.monotonic() + 20
+        while self.read() == 0:
+            if time.monotonic() > deadline or not self.h.alive():
+                raise MembraneError(f"{what}: bench agent did not start")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.m.close()
+
+
+class _Samples:
+    def __init__(self) -> None:
+        self.pause_us: list[float] = []
+        self.resume_us: list[float] = []
+        self.stop_us: list[float] = []
+
+    def summary(self) -> dict[str, Any]:
+        return _summary(self.pause_us, self.resume_us, self.stop_us)
+
+
+def _cycles(a: _Agent, n: int, out: _Samples, what: str) -> None:
+    """`n` pause/resume pairs; even ones confirmed by the kernel, odd ones by the counter."""
+    h, read = a.h, a.read
+    clock = time.perf_counter_ns
+    for i in range(2 * n):
+        # Even cycles: pause() waits for the kernel's confirmation.
+        # Odd cycles: request only, and the counter alone says when the
+        # agent really stopped (stop_*).
+        confirm = i % 2 == 0
+        t0 = clock()
+        h.pause(wait=confirm)
+        t1 = clock()
+        v, stopped_at = _settle(read, clock, t1, spin_ns=0 if confirm else SPIN_STOP_NS)
+        (out.pause_us if confirm else out.stop_us).append((stopped_at - t0) / 1e3)
+        t0 = clock()
+        h.resume()
+        while read() == v:
+            waited = clock() - t0
+            if waited > RESUME_TIMEOUT_NS:
+                raise MembraneError(f"{what}: agent did not resume")
+            if waited > SPIN_NS:  # free our CPU for the agent (see _cgroup)
+                time.sleep(NAP_S)
+        if confirm:
+            out.resume_us.append((clock() - t0) / 1e3)
+        time.sleep(RUN_BETWEEN_NS / 1e9)
+
+
 def bench_backend(
     name: str, cycles: int, cgroup_root: Path, agent_nice: int = 0, jail_mode: str = "off"
 ) -> dict[str, Any]:
@@ -104,64 +177,70 @@ def bench_backend(
     from maxwell.membrane._jail import Jail, JailConfig
 
     with tempfile.TemporaryDirectory(prefix="maxwell-bench-") as tmp:
-        counter_path = Path(tmp) / "counter"
-        counter_path.write_bytes(b"\0" * 8)
-        # A jailed agent is another uid: it passes through the directory to its counter.
         os.chmod(tmp, 0o711)
-        os.chmod(counter_path, 0o666)
         jail = Jail(JailConfig(mode=jail_mode))
-        fd = os.open(counter_path, os.O_RDWR)
-        m = mmap.mmap(fd, 8)
-        os.close(fd)
-        unpack = struct.unpack_from
-
-        def read() -> int:
-            return int(unpack("Q", m, 0)[0])
-
         backend = select_backend(name, cgroup_root)
+        agent = None
         try:
-            h = backend.spawn(
-                AgentSpec(
-                    "bench",
-                    [sys.executable, "-c", AGENT_CODE, str(counter_path), str(agent_nice)],
-                    jail=jail.request(rw=[counter_path]) if jail.level != "off" else None,
-                )
-            )
-            deadline = time.monotonic() + 20
-            while read() == 0:
-                if time.monotonic() > deadline or not h.alive():
-                    raise MembraneError(f"{name}: bench agent did not start")
-                time.sleep(0.01)
-            pause_us: list[float] = []
-            resume_us: list[float] = []
-            clock = time.perf_counter_ns
-            stop_us: list[float] = []
-            for i in range(2 * cycles):
-                # Even cycles: pause() waits for the kernel's confirmation.
-                # Odd cycles: request only, and the counter alone says when the
-                # agent really stopped (stop_*).
-                confirm = i % 2 == 0
-                t0 = clock()
-                h.pause(wait=confirm)
-                t1 = clock()
-                v, stopped_at = _settle(read, clock, t1, spin_ns=0 if confirm else SPIN_STOP_NS)
-                (pause_us if confirm else stop_us).append((stopped_at - t0) / 1e3)
-                t0 = clock()
-                h.resume()
-                while read() == v:
-                    waited = clock() - t0
-                    if waited > RESUME_TIMEOUT_NS:
-                        raise MembraneError(f"{name}: agent did not resume")
-                    if waited > SPIN_NS:  # free our CPU for the agent (see _cgroup)
-                        time.sleep(NAP_S)
-                if confirm:
-                    resume_us.append((clock() - t0) / 1e3)
-                time.sleep(RUN_BETWEEN_NS / 1e9)
-            return {**_summary(pause_us, resume_us, stop_us), "jail_level": jail.level}
+            agent = _Agent(backend, "bench", Path(tmp), agent_nice,
+                           jail if jail.level != "off" else None)
+            agent.wait_started(name)
+            out = _Samples()
+            _cycles(agent, cycles, out, name)
+            return {**out.summary(), "jail_level": jail.level}
         finally:
             backend.close()
             jail.close()
-            m.close()
+            if agent is not None:
+                agent.close()
+
+
+def bench_pair(
+    name: str, cycles: int, cgroup_root: Path, agent_nice: int = 0, jail_mode: str = "auto",
+    block: int = PAIR_BLOCK,
+) -> dict[str, Any]:
+    """The same cycles for a bare and a jailed agent, alternating every `block` cycles.
+
+    Both agents live for the whole bench; the one not being measured stays frozen
+    (it uses no CPU), so both see the same machine load in turn. The jailed agent is
+    paused once before the first measured cycle (the first pause of a jailed agent
+    moves its jail's helper processes out of its freezer cgroup, see _cgroup).
+    """
+    from maxwell.membrane import select_backend
+    from maxwell.membrane._jail import Jail, JailConfig
+
+    with tempfile.TemporaryDirectory(prefix="maxwell-bench-") as tmp:
+        os.chmod(tmp, 0o711)
+        jail = Jail(JailConfig(mode=jail_mode))
+        backend = select_backend(name, cgroup_root)
+        agents: list[_Agent] = []
+        try:
+            agents.append(_Agent(backend, "bench-bare", Path(tmp), agent_nice, None))
+            agents.append(_Agent(backend, "bench-jail", Path(tmp), agent_nice,
+                                 jail if jail.level != "off" else None))
+            for a in agents:
+                a.wait_started(name)
+            bare, jailed = _Samples(), _Samples()
+            agents[1].h.pause()
+            done = 0
+            while done < cycles:
+                n = min(block, cycles - done)
+                for a, out in zip(agents, (bare, jailed), strict=True):
+                    v = a.read()
+                    a.h.resume()
+                    while a.read() == v:  # running again before its block starts
+                        time.sleep(NAP_S)
+                    time.sleep(RUN_BETWEEN_NS / 1e9)
+                    _cycles(a, n, out, name)
+                    a.h.pause()
+                done += n
+            return {"bare": bare.summary(), "jail": jailed.summary(),
+                    "jail_level": jail.level, "block": block}
+        finally:
+            backend.close()
+            jail.close()
+            for a in agents:
+                a.close()
 
 
 def run(
@@ -172,8 +251,12 @@ def run(
     agent_nice: int = 0,
     jail_mode: str = "auto",
     spawn_samples: int = 20,
+    jail_pair: bool = False,
 ) -> dict[str, Any]:
-    """Benchmark each tier; `agent_nice` < 0 lets the agent beat other work to a CPU."""
+    """Benchmark each tier; `agent_nice` < 0 lets the agent beat other work to a CPU.
+
+    `jail_pair`: also, per tier, a bare and a jailed agent in alternating blocks
+    (`bench_pair`), for a comparison both sides of which saw the same load."""
     from maxwell.membrane import BACKEND_ORDER, available_backends, raise_priority
 
     avail = available_backends(cgroup_root)
@@ -189,12 +272,15 @@ def run(
         stderr=subprocess.DEVNULL,
     )
     out: dict[str, Any] = {}
+    pair: dict[str, Any] = {}
     # Other work on the machine queues the agent behind it and sets the tail
     # (a task only freezes or stops once it runs): record how busy it was.
     load_before = os.getloadavg()[0]
     try:
         for n in names:
             out[n] = bench_backend(n, cycles, cgroup_root, agent_nice, jail_mode)
+            if jail_pair:
+                pair[n] = bench_pair(n, cycles, cgroup_root, agent_nice, jail_mode)
     finally:
         burner.kill()
         burner.wait()
@@ -208,6 +294,8 @@ def run(
         "backends": out,
         # spawn() -> the agent's first write, bare and jailed (see _spawnbench).
         "spawn": spawn,
+        # Only with jail_pair: {tier: {"bare": …, "jail": …}}, measured block-interleaved.
+        "jail_pair": pair if jail_pair else None,
         "skipped": skipped,
         "priority": prio,
         "load": "1 burner",

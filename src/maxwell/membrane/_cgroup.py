@@ -10,6 +10,15 @@ per version in `_freezer.py`: v2 `cgroup.freeze` confirmed by `cgroup.events`,
 or the v1 freezer),
 CPU quota (v2 `cpu.max` or v1 `cpu.cfs_quota_us`), accounting (v2 `cpu.stat` or
 v1 `cpuacct.usage`) and limits (pids, memory).
+
+A jailed agent's tree starts with the jail's own helpers (bubblewrap's monitor
+and the pid-1 reaper of its pid namespace: root, asleep, never forking again).
+At the first confirmed pause they move from the agent's freezer cgroup to a
+sibling `<agent>+jail` (`+` is not allowed in agent names, so it names no
+agent), so a pause freezes the agent's processes only; in every other
+hierarchy they stay with the agent (its CPU and memory accounting still covers
+them; on pure v2 the sibling's `cpu.stat` is added). The sibling is watched
+each tick: any other process found in it is a tamper and is moved back.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ CFS_PERIOD_US = 100_000
 CFS_QUOTA_MIN_US = 1_000  # the kernel refuses smaller quotas
 EMPTY_TIMEOUT_S = 5.0
 TIERS = ("cgroup2", "hybrid", "cgroup1")
+HELPERS_SUFFIX = "+jail"  # the jail helpers' sibling cgroup: `<agent>+jail`
+HELPER_MOVE_TRIES = 100  # pauses to wait for bwrap to have started the agent
 
 
 @dataclass(frozen=True)
@@ -304,7 +315,8 @@ def write_quota(cpu_v1: Path | None, v2: Path | None, quota: int | None) -> None
 
 class CgroupHandle(Handle):
     def __init__(
-        self, backend: CgroupBackend, spec: AgentSpec, dirs: dict[Path, Path], plan: _Plan
+        self, backend: CgroupBackend, spec: AgentSpec, dirs: dict[Path, Path], plan: _Plan,
+        helpers: Path | None = None,
     ) -> None:
         self._backend = backend
         self._plan = plan
@@ -318,6 +330,15 @@ class CgroupHandle(Handle):
         self._quota_us: int | None = None
         self._quota_set = False
         self._seen: set[int] = set()
+        # The jail helpers' sibling cgroup in the freezer's hierarchy, the helpers
+        # moved there, and whether that hierarchy is also the one CPU is read from.
+        self._helpers = helpers
+        self._helper_pids: tuple[int, ...] = ()
+        self._helper_tries = 0
+        self._helpers_in_acct = helpers is not None and (
+            plan.cpuacct_v1 is None
+            or os.path.realpath(helpers.parent) == os.path.realpath(dirs[plan.cpuacct_v1].parent)
+        )
         unenforced = _apply_limits(spec, dirs, plan)
         proc = _proc.spawn(
             spec,
@@ -337,6 +358,33 @@ class CgroupHandle(Handle):
             return
         self._freeze.freeze(wait)
         self.paused = True
+        if wait and self._helpers is not None and not self._helper_pids:
+            self._move_helpers()
+
+    def _move_helpers(self) -> None:
+        """Move bwrap's monitor and pid-1 reaper out of the (now frozen) freezer cgroup.
+
+        Only once the reaper has forked the agent (before that, moving it would put
+        the agent in the unfrozen sibling). Done while frozen, so neither can exit
+        and have its pid reused under us: the reaper is the frozen monitor's child,
+        the monitor ours, and nothing else can reap them.
+        """
+        assert self._helpers is not None
+        self._helper_tries += 1
+        if self._helper_tries > HELPER_MOVE_TRIES or self._proc.returncode is not None:
+            self._helpers = None  # bwrap never got the agent going: leave things be
+            return
+        kids = _proc.children(self.pid)
+        if len(kids) != 1 or not _proc.children(kids[0]):
+            return  # bwrap is still setting the jail up: next pause
+        moved = []
+        for pid in (kids[0], self.pid):
+            try:
+                _write(self._helpers / "cgroup.procs", str(pid))
+                moved.append(pid)
+            except MembraneError:
+                break  # it is exiting (the agent died): the rest stays where it is
+        self._helper_pids = tuple(moved)
 
     def resume(self) -> None:
         if self._killed or self._freeze is None:
@@ -380,6 +428,8 @@ class CgroupHandle(Handle):
                     self.pause(wait=False)
                 else:
                     self.resume()
+            if self._helper_pids:
+                drift += self._check_helpers()
             if self._quota_set:
                 v2 = self._v2 if self._plan.v2_cpu else None
                 if self._cpu is not None:
@@ -398,16 +448,34 @@ class CgroupHandle(Handle):
             drift.append(f"cannot re-check: {err}")
         return drift
 
+    def _check_helpers(self) -> list[str]:
+        """Only the helpers may be in their sibling cgroup: move anything else back."""
+        assert self._helpers is not None
+        home = self._v2 if self._v2 is not None else self._freezer
+        assert home is not None
+        drift = []
+        for pid in read_procs(self._helpers):
+            if pid not in self._helper_pids:
+                _write(home / "cgroup.procs", str(pid))
+                drift.append(f"process {pid} was in the jail helpers' cgroup "
+                             f"{self._helpers.name}; moved back")
+        return drift
+
     # -- metering -----------------------------------------------------------
     def _cpu_s(self) -> float:
         if self._cpuacct is not None:
-            return int(_read(self._cpuacct / "cpuacct.usage")) / 1e9
+            cpu_s = int(_read(self._cpuacct / "cpuacct.usage")) / 1e9
+            if self._helpers_in_acct and self._helper_pids and self._helpers is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    cpu_s += int(_read(self._helpers / "cpuacct.usage")) / 1e9
+            return cpu_s
         assert self._v2 is not None
-        for line in _read(self._v2 / "cpu.stat").splitlines():
-            key, _, val = line.partition(" ")
-            if key == "usage_usec":
-                return int(val) / 1e6
-        return 0.0
+        cpu_s = _usage_usec(self._v2) / 1e6
+        if self._helpers_in_acct and self._helper_pids and self._helpers is not None:
+            # Pure v2: the helpers' CPU since their move is in their sibling's cpu.stat.
+            with contextlib.suppress(OSError, ValueError):
+                cpu_s += _usage_usec(self._helpers) / 1e6
+        return cpu_s
 
     def pids(self) -> list[int]:
         if self._killed:
@@ -451,6 +519,10 @@ class CgroupHandle(Handle):
             before = Usage(0.0, 0, 0)
         members = list(self._dirs.values())
         killed = kill_cgroups(self._v2, self._freezer, members)
+        if self._helpers is not None:
+            hv2 = self._helpers if self._v2 is not None else None
+            hfz = self._helpers if self._v2 is None else None
+            killed += kill_cgroups(hv2, hfz, [self._helpers])
         try:
             cpu_s = self._cpu_s()
         except (OSError, ValueError):
@@ -463,8 +535,16 @@ class CgroupHandle(Handle):
         if self._freeze is not None:
             self._freeze.close()
             self._freeze = None
-        for cg in members:
+        for cg in members + ([self._helpers] if self._helpers is not None else []):
             remove_tree(cg)
+
+
+def _usage_usec(cg: Path) -> int:
+    for line in _read(cg / "cpu.stat").splitlines():
+        key, _, val = line.partition(" ")
+        if key == "usage_usec":
+            return int(val)
+    return 0
 
 
 def _apply_limits(spec: AgentSpec, dirs: dict[Path, Path], plan: _Plan) -> tuple[str, ...]:
@@ -516,6 +596,7 @@ class CgroupBackend(Backend):
         self.name = tier
         self.reason = avail.reason
         self.hierarchies = h
+        self.cgroup_root = cgroup_root
         self.plan = _plan(tier, h)
         caps = {"whole_tree"}
         if self.plan.cpu_v1 is not None or self.plan.v2_cpu:
@@ -554,6 +635,7 @@ class CgroupBackend(Backend):
 
     def _spawn(self, spec: AgentSpec) -> Handle:
         dirs: dict[Path, Path] = {}
+        helpers: Path | None = None
         try:
             for mount, sup in self.sup_dirs.items():
                 d = sup / spec.name
@@ -567,8 +649,20 @@ class CgroupBackend(Backend):
                         f"{sup}; rename the agent"
                     ) from None
                 dirs[mount] = d
-            return CgroupHandle(self, spec, dirs, self.plan)
+            freeze_mount = self.plan.v2 or self.plan.freezer
+            if spec.jail is not None and spec.jail.jail.helpers() and freeze_mount is not None:
+                helpers = self.sup_dirs[freeze_mount] / (spec.name + HELPERS_SUFFIX)
+                if helpers.is_dir():
+                    remove_tree(helpers)
+                helpers.mkdir()
+                if (helpers / "pids.max").exists():
+                    # Two helpers, and neither ever forks: nothing else fits.
+                    _write(helpers / "pids.max", "2")
+            return CgroupHandle(self, spec, dirs, self.plan, helpers)
         except BaseException:
+            if helpers is not None:
+                with contextlib.suppress(MembraneError, OSError):
+                    remove_tree(helpers)
             for d in dirs.values():
                 with contextlib.suppress(MembraneError, OSError):
                     kill_cgroups(None, None, [d])

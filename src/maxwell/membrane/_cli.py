@@ -45,6 +45,11 @@ def register(commands: Commands) -> None:
         "--spawn-samples", type=int, default=20, metavar="N",
         help="spawns timed bare and jailed for the spawn figure (0: skip)",
     )  # fmt: skip
+    b.add_argument(
+        "--jail-pair", action="store_true",
+        help="also time a bare and a jailed agent in alternating blocks of cycles "
+        "(both see the same load): the jail's cost on pause/resume",
+    )  # fmt: skip
     b.add_argument("--cgroup-root", type=Path, default=Path("/sys/fs/cgroup"), metavar="DIR")
     b.set_defaults(func=_bench)
 
@@ -81,7 +86,7 @@ def _bench(args: argparse.Namespace) -> int:
         with priority_restored():  # the bench raises it for its cycles only
             result = _bench.run(
                 args.cycles, args.backend, args.cgroup_root, not args.no_priority,
-                args.agent_nice, args.jail, args.spawn_samples,
+                args.agent_nice, args.jail, args.spawn_samples, args.jail_pair,
             )
     except MembraneError as err:
         raise UsageError(str(err)) from err
@@ -104,6 +109,16 @@ def _bench(args: argparse.Namespace) -> int:
             for k in ("pause", "stop", "resume")
         ]
         print(f"{name:10} {cols[0]:>20} {cols[1]:>20} {cols[2]:>20}  {r['cycles']} cycles")
+    for name, pr in (result.get("jail_pair") or {}).items():
+        for side in ("bare", "jail"):
+            r = pr[side]
+            cols = [
+                f"{r[k + '_p50_us']:.0f}/{r[k + '_p99_us']:.0f}/{r[k + '_max_us']:.0f}"
+                for k in ("pause", "stop", "resume")
+            ]
+            label = f"{name} {side if side == 'bare' else pr['jail_level']}"
+            print(f"{label:16} {cols[0]:>14} {cols[1]:>20} {cols[2]:>20}  paired, "
+                  f"blocks of {pr['block']}")
     for name, why in result["skipped"].items():
         print(f"{name:10} skipped: {why}")
     sp = result.get("spawn")

@@ -439,6 +439,14 @@ class Jail:
         uid = self._uids[name] = self._pool.reserve()
         return uid
 
+    def helpers(self) -> int:
+        """How many of the jail's own processes sit between the spawned leader and the
+        agent: at `bwrap`, bubblewrap's monitor (the leader) and the pid-1 reaper of the
+        agent's pid namespace (its child, the agent's parent). Both run as root, sleep
+        for the agent's whole life and never fork again; the cgroup tiers move them out
+        of the freezer's cgroup so that a pause has only the agent's processes to stop."""
+        return 2 if self.level == "bwrap" else 0
+
     def uid_of(self, name: str) -> int | None:
         """The uid agent `name` runs as (None below the `drop` level: the supervisor's own)."""
         return self._uids.get(name)

@@ -124,6 +124,15 @@ def read_tag(pid: int, procfs: Path = Path("/proc")) -> str | None:
     return None
 
 
+def children(pid: int, procfs: Path = Path("/proc")) -> list[int]:
+    """The children of single-threaded process `pid` (empty if it is gone)."""
+    try:
+        with open(procfs / str(pid) / "task" / str(pid) / "children", "rb") as f:
+            return [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def rss_bytes(pids: Iterable[int]) -> int:
     total = 0
     for pid in pids:
