@@ -9,10 +9,16 @@ from __future__ import annotations
 import atexit
 import contextlib
 import subprocess
+import threading
 from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
 
 from maxwell.membrane import _proc
 from maxwell.membrane._types import AgentSpec, CleanupReport, MembraneError, Usage
+
+# Jail levels whose agents have no pid namespace of their own (see `_ensure_watchdog`).
+NO_PID_NAMESPACE = ("drop", "user")
 
 
 class Handle(ABC):
@@ -92,8 +98,13 @@ class Backend(ABC):
     # What this tier enforces: subset of {"cpu_quota", "pids_max", "memory_max", "whole_tree"}.
     capabilities: frozenset[str] = frozenset()
 
+    # Where `cleanup_stale` looks (the cgroup tiers set their own root).
+    cgroup_root: Path = Path("/sys/fs/cgroup")
+
     def __init__(self, *, subreaper: bool = True) -> None:
         self.supervisor_id = _proc.new_supervisor_id()
+        self._watchdog: Any = None  # _cleanup.Watchdog, started by the first agent needing it
+        self._watchdog_lock = threading.Lock()
         self.cleanup_report: CleanupReport | None = None
         self.handles: dict[str, Handle] = {}
         self._closed = False
@@ -111,9 +122,20 @@ class Backend(ABC):
             if old.alive():
                 raise MembraneError(f"agent {spec.name!r} is already running (pid {old.pid})")
             self._forget(old)
+        if spec.jail is not None and spec.jail.jail.level in NO_PID_NAMESPACE:
+            self._ensure_watchdog()
         handle = self._spawn(spec)
         self.handles[spec.name] = handle
         return handle
+
+    def _ensure_watchdog(self) -> None:
+        """Jail levels without a pid namespace: if this supervisor is SIGKILLed, nothing in
+        the kernel ends an agent's daemons, so a watchdog process does (`_cleanup`)."""
+        with self._watchdog_lock:
+            if self._watchdog is None:
+                from maxwell.membrane._cleanup import Watchdog
+
+                self._watchdog = Watchdog(self.cgroup_root)
 
     @abstractmethod
     def _spawn(self, spec: AgentSpec) -> Handle: ...
@@ -137,6 +159,8 @@ class Backend(ABC):
             self._close_tier()
         except Exception as err:
             errors.append(str(err))
+        if self._watchdog is not None and not errors:
+            self._watchdog.stand_down()
         atexit.unregister(self.close)
         if errors:
             raise MembraneError("close: " + "; ".join(errors))

@@ -5,11 +5,23 @@ is no longer alive, and processes inside them or tagged with such a supervisor's
 id (MAXWELL_MEMBRANE), or running as a jail uid whose lock no live supervisor
 holds. A live supervisor's subtree is never touched: other supervisors (and
 other people's test runs) share the machine.
+
+`Watchdog` is a dead man's switch for the jail levels without a pid namespace
+(`drop`, `user`): there a SIGKILLed supervisor runs no cleanup code and nothing
+in the kernel takes an agent's setsid'd daemons along (bwrap's pid namespace
+does that at the `bwrap` level). A small process outside every agent's cgroup
+holds the read end of a pipe whose write end only the supervisor has; when the
+pipe reaches end-of-file without the supervisor having said "all clean" first,
+the supervisor died, and the watchdog runs `cleanup_stale` for it at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -130,3 +142,69 @@ def _kill_jailed(report: CleanupReport, timeout_s: float = 5.0) -> None:
         time.sleep(0.002)
         _proc.reap(known)
     report.killed_pids.extend(known)
+
+
+STAND_DOWN = b"clean\n"  # the supervisor cleaned up itself: exit without a cleanup
+WATCHDOG_WAIT_S = 10.0  # after end-of-file: how long the supervisor may take to be gone
+
+
+class Watchdog:
+    """A process that runs `cleanup_stale` as soon as this supervisor dies uncleanly."""
+
+    def __init__(self, cgroup_root: Path) -> None:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", "from maxwell.membrane._cleanup import _watch; _watch()",
+                 str(os.getpid()), os.fspath(cgroup_root)],
+                stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                # Its own session: a terminal's Ctrl-C to the supervisor's group, or a
+                # kill of that group, must not take the switch down with it.
+                start_new_session=True, close_fds=True,
+            )
+        except BaseException:
+            os.close(w)
+            raise
+        finally:
+            os.close(r)
+        self._w: int | None = w
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def stand_down(self) -> None:
+        """Every agent is dead and cleaned: tell the watchdog to exit quietly."""
+        if self._w is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self._w, STAND_DOWN)
+        os.close(self._w)
+        self._w = None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=5)
+
+
+def _watch() -> None:
+    """The watchdog's body (argv: supervisor pid, cgroup root; stdin: the pipe)."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    sup_pid, root = int(sys.argv[1]), Path(sys.argv[2])
+    said = b""
+    while True:
+        try:
+            chunk = os.read(0, 64)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        said += chunk
+    if said.endswith(STAND_DOWN):
+        return
+    # The write end closes when the supervisor's last thread exits; it is dead (or a
+    # zombie, which pid_alive counts as dead) a moment later.
+    deadline = time.monotonic() + WATCHDOG_WAIT_S
+    while _proc.pid_alive(sup_pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not _proc.pid_alive(sup_pid):
+        cleanup_stale(root)
