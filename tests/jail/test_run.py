@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -79,6 +80,22 @@ def _gone(uids: list[int], timeout_s: float = 5.0) -> set[int]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
+
+
+def _children(pid: int) -> list[int]:
+    """Children of every thread of `pid` (the supervisor starts its watchdog from any)."""
+    kids = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            kids += [int(x) for x in (task / "children").read_text().split()]
+    return kids
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -183,9 +200,10 @@ def test_a_lifted_quota_is_restored_and_recorded(tmp_path: Path) -> None:
 
 
 def test_cleanup_finds_jailed_leftovers_by_uid(tmp_path: Path, world_dir: Path) -> None:
-    """Signals tier, no bwrap, supervisor SIGKILLed: the agent's daemon left its group,
-    its session and its tag (empty environment) and is nobody's child; only its uid
-    says whose it is, and `maxwell cleanup` kills it by that."""
+    """Signals tier, no bwrap, supervisor and its watchdog SIGKILLed (as a kill of its
+    whole service would): the agent's daemon left its group, its session and its tag
+    (empty environment) and is nobody's child; only its uid says whose it is, and
+    `maxwell cleanup` kills it by that."""
     skip_unless_level("drop")
     proc, out = _start(tmp_path, world_dir, "drop", 60.0, backend="signals")
     try:
@@ -195,6 +213,10 @@ def test_cleanup_finds_jailed_leftovers_by_uid(tmp_path: Path, world_dir: Path) 
         deadline = time.monotonic() + 30
         while "left a daemon behind" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.05)
+        # The watchdog first: left alive, it would do the cleanup this test is about.
+        watchdogs = [p for p in _children(proc.pid) if b"_watch()" in _cmdline(p)]
+        assert len(watchdogs) == 1, "a drop-level supervisor runs one watchdog"
+        os.kill(watchdogs[0], signal.SIGKILL)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         time.sleep(0.3)
