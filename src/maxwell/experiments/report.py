@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from maxwell.report import table_lines
+
 PLOTS = ("policies.png", "ablations.png", "gain_vs_parasite_share.png", "false_kills.png")
 
 
@@ -217,9 +219,8 @@ def ladder_markdown(results: list[dict[str, Any]]) -> str:
     """One row per scenario: each policy's value per J as a fraction of the oracle's
     (median [95 % CI], paired by seed), and whether Maxwell's value-per-J interval lies
     wholly above (▲), below (▼) or overlaps (≈) the watchdog's and the weights'."""
-    head = ("| scenario | mode | seeds | " + " | ".join(f"{c} × oracle" for c in LADDER_COLUMNS)
-            + " | maxwell vs watchdog:10 / :30 / weights |\n"
-            + "| --- " * (4 + len(LADDER_COLUMNS)) + "|\n")
+    header = ["scenario", "mode", "seeds", *(f"{c} × oracle" for c in LADDER_COLUMNS),
+              "maxwell vs watchdog:10 / :30 / weights"]
     rows = []
     for r in results:
         pol, beats = r["policies"], r["beats"]
@@ -231,10 +232,9 @@ def ladder_markdown(results: list[dict[str, Any]]) -> str:
                 return "—"
             return "▲" if b["maxwell_above"] else ("▼" if b["maxwell_below"] else "≈")
 
-        rows.append(f"| {r['scenario']} | {r['labels']['runs']} | {r['seeds']} | "
-                    + " | ".join(cells)
-                    + f" | {mark('watchdog:10')} / {mark('watchdog:30')} / {mark('weights')} |")
-    return head + "\n".join(rows) + "\n"
+        rows.append([str(r["scenario"]), str(r["labels"]["runs"]), str(r["seeds"]), *cells,
+                     f"{mark('watchdog:10')} / {mark('watchdog:30')} / {mark('weights')}"])
+    return "\n".join(table_lines(header, rows)) + "\n"
 
 
 def _link(r: dict[str, Any], link_root: str | None) -> str:
@@ -248,8 +248,6 @@ def ladder_by_policy(results: list[dict[str, Any]], link_root: str | None = None
     of useful agents (total over the seeds). `link_root`: link each scenario to
     LINK_ROOT/NAME/report.md."""
     policies = list(results[0]["policies"]) if results else []
-    head = ("| scenario | " + " | ".join(policies) + " |\n"
-            + "| --- " * (1 + len(policies)) + "|\n")
     rows = []
     for r in results:
         cells = []
@@ -259,8 +257,8 @@ def ladder_by_policy(results: list[dict[str, Any]], link_root: str | None = None
                 f"{_fmt(e['oracle_fraction']['median'], 3)}"
                 f" / {_fmt(e['time_above_setpoint_s']['median'], 3)}"
                 f" / {e['false_kills']['total']}"))
-        rows.append(f"| {_link(r, link_root)} | " + " | ".join(cells) + " |")
-    return head + "\n".join(rows) + "\n"
+        rows.append([_link(r, link_root), *cells])
+    return "\n".join(table_lines(["scenario", *policies], rows)) + "\n"
 
 
 README_COLUMNS = (*LADDER_COLUMNS, "maxwell-no-reserve")
@@ -271,8 +269,6 @@ def ladder_readme(results: list[dict[str, Any]]) -> str:
     brackets, the median seconds above the setpoint, Maxwell's column in bold."""
     names = ["**maxwell**" if c == "maxwell" else
              ("maxwell, no reserve" if c == "maxwell-no-reserve" else c) for c in README_COLUMNS]
-    head = ("| scenario | " + " | ".join(names) + " |\n"
-            + "| --- " * (1 + len(names)) + "|\n")
     rows = []
     for r in results:
         cells = []
@@ -284,5 +280,5 @@ def ladder_readme(results: list[dict[str, Any]]) -> str:
             cell = (f"{e['oracle_fraction']['median']:.2f}"
                     f" ({e['time_above_setpoint_s']['median']:.0f} s)")
             cells.append(f"**{cell}**" if c == "maxwell" else cell)
-        rows.append(f"| {r['scenario']} | " + " | ".join(cells) + " |")
-    return head + "\n".join(rows) + "\n"
+        rows.append([str(r["scenario"]), *cells])
+    return "\n".join(table_lines(["scenario", *names], rows)) + "\n"

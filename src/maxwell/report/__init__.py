@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from maxwell.report._markdown import table_lines
 from maxwell.report._summary import (
     AgentSummary,
     Parasite,
@@ -38,6 +39,7 @@ __all__ = [
     "parasite",
     "run_json",
     "source_label",
+    "table_lines",
     "write_report",
 ]
 

@@ -45,13 +45,14 @@ def baseline_index(runs: Sequence[RunSummary]) -> int:
     return next((i for i, r in enumerate(runs) if r.policy == "cfs"), 0)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def table_lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table: the header row, the rule, then one line per row of cells."""
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return out
 
 
-def comparison_table(runs: Sequence[RunSummary]) -> list[str]:
+def comparisontable_lines(runs: Sequence[RunSummary]) -> list[str]:
     """Rows: the headline figures; columns: runs, then each run ÷ the baseline."""
     base = baseline_index(runs)
     others = [i for i in range(len(runs)) if i != base]
@@ -79,10 +80,10 @@ def comparison_table(runs: Sequence[RunSummary]) -> list[str]:
         row("mean reserve price (credits per core-s)", [r.mean_price for r in runs]),
         row("duration (s, last tick)", [r.duration_s for r in runs]),
     ]
-    return _table(header, rows)
+    return table_lines(header, rows)
 
 
-def agent_table(runs: Sequence[RunSummary]) -> list[str]:
+def agenttable_lines(runs: Sequence[RunSummary]) -> list[str]:
     header = [
         "run",
         "agent",
@@ -121,7 +122,7 @@ def agent_table(runs: Sequence[RunSummary]) -> list[str]:
                     fmt(a.fine),
                 ]
             )
-    return _table(header, rows)
+    return table_lines(header, rows)
 
 
 def render(
@@ -202,7 +203,7 @@ def render(
                 f"`{_rel(r.db, out_dir)}`",
             ]
         )
-    lines += _table(
+    lines += table_lines(
         [
             "run",
             "policy",
@@ -221,9 +222,9 @@ def render(
         run_rows,
     )
     lines += ["", "## Comparison" if comparing else "## Summary", ""]
-    lines += comparison_table(runs)
+    lines += comparisontable_lines(runs)
     lines += ["", "## Agents", ""]
-    lines += agent_table(runs)
+    lines += agenttable_lines(runs)
     lines += ["", "## Energy attributed to the least productive agent", ""]
     for r in runs:
         p = parasite(r)
