@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from maxwell.membrane import AgentSpec, Backend, Handle, select_backend
-from maxwell.membrane._jail import Jail, JailConfig, _unreachable, pieces
+from maxwell.membrane._jail import Jail, JailConfig, _unreachable, live_uids, pieces
 
 HERE = Path(__file__).parent
 LEVELS = ["bwrap", "drop"]
@@ -33,6 +33,15 @@ def _system_python() -> str | None:
         if os.path.exists(cand) and _unreachable(Path(cand)) is None:
             return cand
     return None
+
+
+def assert_uid_gone(uid: int, within_s: float = 5.0) -> None:
+    """Fails unless no process of `uid` is alive within `within_s` (a killed tree's
+    last processes may take a moment to be reaped)."""
+    deadline = time.monotonic() + within_s
+    while uid in live_uids() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert uid not in live_uids()
 
 
 def skip_unless_level(level: str) -> None:

@@ -19,7 +19,7 @@ from maxwell.agents import Endpoint, Hello, Strike
 from maxwell.membrane._cgroup import CgroupHandle, discover
 from maxwell.membrane._jail import live_uids
 
-from .conftest import FSIZE_MB, PIDS_MAX, TMP_MB, Cell, _uid
+from .conftest import FSIZE_MB, PIDS_MAX, TMP_MB, Cell, _uid, assert_uid_gone
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -267,10 +267,7 @@ def test_nothing_outlives_the_agent(cell: Cell) -> None:
     uid = cell.jail.uid_of("daemon")
     v = cell.verdict("daemon", h)  # waits for the leader, then kills the agent
     assert not v["escaped"]
-    deadline = time.monotonic() + 5
-    while uid in live_uids() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert uid not in live_uids()
+    assert_uid_gone(uid)
 
 
 def test_no_supervisor_descriptor_crosses(cell: Cell, world_dir: Path) -> None:

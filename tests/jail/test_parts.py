@@ -13,7 +13,7 @@ import pytest
 from maxwell.membrane import AgentSpec, Backend, MembraneError, _seccomp, select_backend
 from maxwell.membrane._jail import Jail, JailConfig, UidPool, best_level, live_uids, pieces
 
-from .conftest import skip_unless_level
+from .conftest import assert_uid_gone, skip_unless_level
 
 
 def test_every_seccomp_rule_says_why() -> None:
@@ -223,10 +223,7 @@ def test_signals_tier_pauses_and_kills_a_jailed_tree(level: str) -> None:
         assert h.usage().cpu_s - c0 < 0.02
         h.resume()
         h.kill()
-        deadline = time.monotonic() + 5
-        while uid in live_uids() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert uid not in live_uids()
+        assert_uid_gone(uid)
     finally:
         backend.close()
         jail.close()
@@ -313,10 +310,7 @@ def test_a_pause_freezes_the_agent_not_the_jails_helpers(tier: str) -> None:
         assert h.usage().cpu_s > 0 and h.usage().nprocs == 3
         h.kill()
         assert not h._helpers.exists() and not freezer_cg.exists()
-        deadline = time.monotonic() + 5
-        while uid in live_uids() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert uid not in live_uids()
+        assert_uid_gone(uid)
     finally:
         backend.close()
         jail.close()
