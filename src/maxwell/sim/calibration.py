@@ -244,14 +244,13 @@ def _sieve_cpu_s(units: float, start: float, segment: float,
                  curve: tuple[np.ndarray, np.ndarray]) -> float:
     """CPU-seconds the Scientist model spends on its first `units` primes from `start`
     (segment by segment, as `models.Population.run` charges them)."""
-    from maxwell.sim.models import li
+    from maxwell.sim.models import li, segment_cpu_s
 
-    lx, cpn = curve
     cpu, done, lo, batch = 0.0, 0.0, float(start), 4096
     while True:
         los = lo + segment * np.arange(batch, dtype=np.float64)
         u = li(los + segment) - li(np.maximum(los, 2.0))
-        cost = segment * np.interp(np.log(np.maximum(los, 2.0)), lx, cpn)
+        cost = segment_cpu_s(los, segment, curve)
         cum = done + np.cumsum(u)
         k = int(np.searchsorted(cum, units))
         if k < batch:

@@ -186,6 +186,15 @@ def li(x: FloatArray) -> FloatArray:
     return np.asarray(expi(np.log(np.maximum(x, 2.0))), dtype=np.float64)
 
 
+def segment_cpu_s(lo: FloatArray, segment: FloatArray | float,
+                  curve: tuple[FloatArray, FloatArray]) -> FloatArray:
+    """CPU-seconds the Scientist model charges for sieving [lo, lo + segment): more per
+    number as numbers grow (more base primes), interpolated in ln x between the
+    calibration's points (`Calibration.sieve_curve`)."""
+    lx, cpn = curve
+    return segment * np.interp(np.log(np.maximum(lo, 2.0)), lx, cpn)
+
+
 def _primes_between(lo: FloatArray, hi: FloatArray) -> FloatArray:
     # li(x) − li(2) ≈ π(x) within 0.1 % at the demo's magnitudes (10⁸–10¹¹); exact small
     # counts matter nowhere here. Below 2 there are no primes.
@@ -303,13 +312,10 @@ class Population:
         cost = self.claim_cpu_s[a]
         primes = kind == KIND_PRIMES
         if primes.any():
-            # Sieving costs more per number as numbers grow (more base primes): CPU per
-            # number interpolated in ln x between the calibration's points.
             p = a[primes]
             lo = self.start[p] + self.claims[p] * self.segment[p]
-            lx, cpn = self.sieve_curve
             cost = cost.copy()
-            cost[primes] = self.segment[p] * np.interp(np.log(np.maximum(lo, 2.0)), lx, cpn)
+            cost[primes] = segment_cpu_s(lo, self.segment[p], self.sieve_curve)
         new = np.where(kind != KIND_NONE, np.floor(avail / cost), 0.0).astype(np.int64)
         self.proof_carry[a] = avail - new * cost
         units = np.zeros(a.size)
